@@ -1,0 +1,35 @@
+"""jsonrest: REST/JSON clients for one host, many hosts and sharded clusters.
+
+Blocking classes have plain names (`Resource`); their awaitable twins carry the
+`Async` prefix (`AsyncResource`) and run on asyncio or trio.
+"""
+
+from ._async import AsyncResource
+from ._exceptions import (
+    BodyTooLarge,
+    BroadcastError,
+    DecodeError,
+    Error,
+    NoHostAvailable,
+    StatusError,
+    Timeout,
+    TransportError,
+)
+from ._response import Response
+from ._sync import Resource
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncResource",
+    "BodyTooLarge",
+    "BroadcastError",
+    "DecodeError",
+    "Error",
+    "NoHostAvailable",
+    "Resource",
+    "Response",
+    "StatusError",
+    "Timeout",
+    "TransportError",
+]

@@ -1,0 +1,173 @@
+"""`AsyncResource`: JSON over HTTP with one host."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from .._exceptions import BodyTooLarge
+from .._faults import as_error
+from .._hosts import parse_host
+from .._options import client_options
+from .._request import Headers, Request, prepare
+from .._response import Response
+
+__all__ = ["AsyncResource"]
+
+
+class AsyncResource:
+    """A JSON client for one host, over one pooled `httpx.AsyncClient`.
+
+    `host` is `name`, `name:port`, `[ipv6]:port` or `http(s)://name[:port]`.
+    Options: `timeout` (seconds or an `httpx.Timeout`), `limit` (connections kept
+    alive for reuse; 0 opens a new connection for every request), `headers`,
+    `max_body` (bytes of decoded body accepted per response; None for no limit),
+    and any other keyword of `httpx.AsyncClient` (`auth`, `verify`, `transport`,
+    `event_hooks`, ...). The client is created on first use.
+    """
+
+    def __init__(self, host: str, **options: Any) -> None:
+        self.host = host
+        self.url = parse_host(host).url
+        self.max_body, self._options = client_options(options)
+        self._client: httpx.AsyncClient | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.host!r})"
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The underlying httpx client, created on first use."""
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._closed:
+                    raise RuntimeError(f"{self!r} is closed")
+                if self._client is None:
+                    self._client = httpx.AsyncClient(**self._options)
+                client = self._client
+        return client
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: Any = None,
+        headers: Headers | None = None,
+    ) -> Response:
+        """Send one request and return its `Response`, whatever its status.
+
+        Raises `TransportError` (or its subclass `Timeout`) when no complete
+        answer arrives, `ValueError` / `TypeError` for bad input before sending.
+        """
+        return await self.send(prepare(method, path, body, params, headers))
+
+    async def send(self, request: Request, timeout: Any = None) -> Response:
+        """Send a prepared `Request` to this host; `timeout` overrides the option."""
+        client = self.client
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed")
+        extra = {} if timeout is None else {"timeout": timeout}
+        http_request = client.build_request(
+            request.method,
+            self.url + request.target,
+            content=request.content,
+            headers=request.headers,
+            **extra,
+        )
+        start = time.perf_counter()
+        try:
+            http_response = await client.send(http_request, stream=True)
+        except httpx.HTTPError as exc:
+            raise as_error(exc, self.host) from exc
+        try:
+            body = await self._read(http_response)
+        except httpx.HTTPError as exc:
+            raise as_error(exc, self.host, http_response.status_code) from exc
+        finally:
+            await http_response.aclose()
+        return Response(
+            http_response.status_code,
+            body,
+            headers=http_response.headers,
+            reason=http_response.reason_phrase,
+            host=self.host,
+            elapsed=time.perf_counter() - start,
+        )
+
+    async def _read(self, http_response: httpx.Response) -> bytes:
+        limit = self.max_body
+        if limit is None:
+            return await http_response.aread()
+        chunks = []
+        size = 0
+        try:
+            async for chunk in http_response.aiter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    # Closing the stream, then reading on, ends httpx's chain of
+                    # generators with an error rather than abandoning it half-run
+                    # (trio warns about abandoned async generators).
+                    await http_response.aclose()
+                else:
+                    chunks.append(chunk)
+        except httpx.HTTPError:
+            if size <= limit:
+                raise
+        if size > limit:
+            raise BodyTooLarge(self.host, limit)
+        return b"".join(chunks)
+
+    async def __call__(
+        self, method: str, path: str, body: Any = None, **params: Any
+    ) -> Any:
+        """Send a request and return its evaluated body; `StatusError` unless 2xx."""
+        response = await self.request(method, path, body, params=params)
+        return response()
+
+    async def get(self, path: str, /, **params: Any) -> Any:
+        """GET `path` with query `params`; return the evaluated body."""
+        return await self("GET", path, **params)
+
+    async def delete(self, path: str, /, **params: Any) -> Any:
+        """DELETE `path` with query `params`; return the evaluated body."""
+        return await self("DELETE", path, **params)
+
+    async def post(self, path: str, body: Any = None, /, **params: Any) -> Any:
+        """POST `body` as JSON to `path`; return the evaluated body."""
+        return await self("POST", path, body, **params)
+
+    async def put(self, path: str, body: Any = None, /, **params: Any) -> Any:
+        """PUT `body` as JSON to `path`; return the evaluated body."""
+        return await self("PUT", path, body, **params)
+
+    async def patch(self, path: str, body: Any = None, /, **params: Any) -> Any:
+        """PATCH `body` as JSON to `path`; return the evaluated body."""
+        return await self("PATCH", path, body, **params)
+
+    async def aclose(self) -> None:
+        """Close the connection pool; later calls raise `RuntimeError`."""
+        with self._lock:
+            self._closed = True
+            client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def __aenter__(self) -> AsyncResource:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,128 @@
+"""What truly differs between the twins, as hand-written async and sync pairs.
+
+The generated sync twin only renames `AsyncWorkers` to `Workers` and
+`async_cancel_after` to `cancel_after`; everything else is shared code.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import anyio
+
+__all__ = ["AsyncWorkers", "NoScope", "Workers", "async_cancel_after", "cancel_after"]
+
+T = TypeVar("T")
+Outcome = Any  # a call's result, or the Exception it raised
+
+
+class AsyncWorkers:
+    """Runs calls concurrently in an anyio task group (asyncio or trio)."""
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        # A task costs little, so the async twin needs no cap; the argument keeps
+        # both twins' signatures alike.
+        self.max_workers = max_workers
+
+    async def gather(
+        self, calls: Sequence[Callable[[], Awaitable[T]]]
+    ) -> list[Outcome]:
+        """Run every call at once; return each result or the Exception it raised.
+
+        Cancellation (and any BaseException) propagates and cancels the rest.
+        """
+        results: list[Outcome] = [None] * len(calls)
+
+        async def run(index: int, call: Callable[[], Awaitable[T]]) -> None:
+            try:
+                results[index] = await call()
+            except Exception as exc:
+                results[index] = exc
+
+        if len(calls) == 1:
+            await run(0, calls[0])
+            return results
+        async with anyio.create_task_group() as group:
+            for index, call in enumerate(calls):
+                group.start_soon(run, index, call)
+        return results
+
+    def close(self) -> None:
+        """Nothing to release: tasks end with their task group."""
+
+
+class Workers:
+    """Runs calls concurrently on a bounded thread pool, created on first use.
+
+    The pool grows on demand up to `max_workers` threads; a wider call queues the
+    rest, so it takes about ceil(calls / max_workers) times the slowest call.
+    """
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        self.max_workers = max_workers or 64
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    self.max_workers, thread_name_prefix="jsonrest"
+                )
+            return self._pool
+
+    def gather(self, calls: Sequence[Callable[[], T]]) -> list[Outcome]:
+        """Run every call at once; return each result or the Exception it raised.
+
+        The calling thread runs the first call itself, so a broadcast to one host
+        uses no thread at all.
+        """
+        if not calls:
+            return []
+        pool = self._executor() if len(calls) > 1 else None
+        futures: list[Future[T]] = (
+            [pool.submit(call) for call in calls[1:]] if pool else []
+        )
+        results: list[Outcome] = [None] * len(calls)
+        try:
+            results[0] = calls[0]()
+        except Exception as exc:
+            results[0] = exc
+        for index, future in enumerate(futures, 1):
+            try:
+                results[index] = future.result()
+            except Exception as exc:
+                results[index] = exc
+        return results
+
+    def close(self) -> None:
+        """Stop the threads once the calls they run have ended."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+class NoScope:
+    """The sync stand-in for a cancel scope: threads cannot be cancelled."""
+
+    cancelled_caught = False
+
+    def __enter__(self) -> NoScope:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+def async_cancel_after(seconds: float | None) -> anyio.CancelScope:
+    """A scope that cancels what runs inside it after `seconds` (None: never)."""
+    return anyio.move_on_after(seconds)
+
+
+def cancel_after(seconds: float | None) -> NoScope:
+    """Nothing to cancel in a thread: each attempt gets only the time left instead."""
+    return NoScope()

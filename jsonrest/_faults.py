@@ -1,0 +1,68 @@
+"""What a failure means: was anything sent, is the host to blame, may it be retried.
+
+The failover decisions are plain functions here so both twins share them and
+they are tested without sockets.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import httpx
+
+from ._exceptions import DecodeError, Error, Timeout, TransportError
+
+__all__ = ["Fault", "as_error", "classify"]
+
+
+class Fault(enum.Enum):
+    """The kinds of transport failure that failover tells apart."""
+
+    #: No connection could be made (refused, connect timeout): nothing was sent.
+    CONNECT = "connect"
+    #: Our own pool had no free connection in time: nothing sent, not the host's fault.
+    POOL = "pool"
+    #: The host did not answer in time once the request may have been sent.
+    TIMEOUT = "timeout"
+    #: The connection broke or the host spoke bad HTTP after bytes may have been sent.
+    DROPPED = "dropped"
+    #: A failure on our side (unsupported protocol, redirects): never retried.
+    LOCAL = "local"
+
+    @property
+    def nothing_sent(self) -> bool:
+        """Whether the request certainly never reached the host."""
+        return self in (Fault.CONNECT, Fault.POOL)
+
+    @property
+    def host_at_fault(self) -> bool:
+        """Whether the failure counts against the host's health."""
+        return self in (Fault.CONNECT, Fault.TIMEOUT, Fault.DROPPED)
+
+
+def classify(exc: BaseException) -> Fault:
+    """The fault kind of an httpx exception (or of a jsonrest error caused by one)."""
+    if isinstance(exc, Error) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+        return Fault.CONNECT
+    if isinstance(exc, httpx.PoolTimeout):
+        return Fault.POOL
+    if isinstance(exc, httpx.TimeoutException):
+        return Fault.TIMEOUT
+    if isinstance(exc, (httpx.NetworkError, httpx.RemoteProtocolError)):
+        return Fault.DROPPED
+    return Fault.LOCAL
+
+
+def as_error(exc: httpx.HTTPError, host: str, status: int = 0) -> Error:
+    """The jsonrest error for an httpx exception raised while talking to `host`."""
+    name = type(exc).__name__
+    detail = str(exc) or name
+    if isinstance(exc, httpx.DecodingError):
+        return DecodeError(
+            f"bad content-encoding from {host}: {detail}", host=host, status=status
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return Timeout(f"{name} talking to {host}: {detail}", host=host)
+    return TransportError(f"{name} talking to {host}: {detail}", host=host)

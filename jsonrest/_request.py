@@ -1,0 +1,90 @@
+"""A request checked and encoded once, before any traffic, then sent to any host."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import httpx
+
+from ._hosts import check_path
+
+__all__ = ["IDEMPOTENT", "Request", "check_headers", "encode_json", "prepare"]
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_BAD_VALUE = re.compile(r"[\r\n\x00]")
+_JSON_HEADERS = {"content-type": "application/json"}
+
+Headers = Mapping[str, str] | httpx.Headers
+
+
+class Request(NamedTuple):
+    """What to send, independent of the host: method, path with query, body."""
+
+    method: str
+    target: str
+    content: bytes | None
+    headers: Headers | None
+
+    @property
+    def idempotent(self) -> bool:
+        """Whether the method may be sent again without changing the outcome."""
+        return self.method in IDEMPOTENT
+
+
+def encode_json(body: Any) -> bytes:
+    """Serialize `body` as compact UTF-8 JSON; `TypeError` if it cannot be."""
+    try:
+        return json.dumps(
+            body, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode()
+    except (TypeError, ValueError) as exc:
+        # Circular references and NaN raise ValueError; both mean "not JSON".
+        raise TypeError(f"body is not JSON serializable: {exc}") from exc
+
+
+def check_headers(headers: Headers) -> None:
+    """Refuse header names that are not tokens and values with CR, LF or NUL."""
+    items = headers.items()
+    for name, value in items:
+        if not isinstance(name, str) or not _TOKEN.match(name):
+            raise ValueError(f"invalid header name {name!r}")
+        if not isinstance(value, str):
+            raise TypeError(f"header {name!r} value must be a str, not {type(value)}")
+        if _BAD_VALUE.search(value):
+            raise ValueError(f"header {name!r} value contains CR, LF or NUL")
+
+
+def prepare(
+    method: str,
+    path: str,
+    body: Any = None,
+    params: Any = None,
+    headers: Headers | None = None,
+) -> Request:
+    """Check and encode a request once, so that bad input fails before any traffic.
+
+    Params with list values repeat (`b=x&b=y`); params may also be given in the
+    path's own query string.
+    """
+    if not isinstance(method, str) or not _TOKEN.match(method):
+        raise ValueError(f"invalid method {method!r}")
+    target = check_path(path)
+    if params:
+        query = str(httpx.QueryParams(params))
+        if query:
+            target += ("&" if "?" in target else "?") + query
+    if headers:
+        check_headers(headers)
+    content = None
+    if body is not None:
+        content = encode_json(body)
+        if not headers:
+            headers = _JSON_HEADERS
+        elif "content-type" not in (merged := httpx.Headers(headers)):
+            merged["content-type"] = "application/json"
+            headers = merged
+    return Request(method.upper(), target, content, headers)

@@ -1,0 +1,45 @@
+"""Checks and tasks: `nox` runs lint, typing, unasync and tests."""
+
+from __future__ import annotations
+
+import nox
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+TEST_DEPS = ["pytest", "respx", "trio", "hypothesis"]
+
+nox.options.sessions = ["lint", "typing", "unasync", "tests"]
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The test suite, on each supported Python, async tests on asyncio and trio."""
+    session.install(".", *TEST_DEPS)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff lint and format check (the generated twin is linted, not formatted)."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typing(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    session.install(".", "mypy", "exceptiongroup", "trio")
+    session.run("mypy", "--strict", "jsonrest")
+
+
+@nox.session
+def unasync(session: nox.Session) -> None:
+    """Fail when the generated sync twin is stale."""
+    session.run("python", "scripts/unasync.py", "--check")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Start JSON servers on 127.0.0.1 and show real calls against them."""
+    session.install(".")
+    session.run("python", "-m", "jsonrest", "demo")

@@ -1,0 +1,176 @@
+"""AsyncResource against a real HTTP/1.1 server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+import jsonrest
+from jsonrest import AsyncResource
+from tests.servers import ClosedPort, Closer, JSONServer
+
+
+@pytest.mark.anyio
+async def test_get_sends_params_and_decodes_json(server: JSONServer) -> None:
+    async with AsyncResource(server.host) as resource:
+        echo = await resource.get("/items", a=1, b=["x", "y"])
+    assert echo["method"] == "GET"
+    assert echo["path"] == "/items"
+    assert echo["query"] == {"a": ["1"], "b": ["x", "y"]}
+
+
+@pytest.mark.anyio
+async def test_body_is_sent_as_json(server: JSONServer) -> None:
+    async with AsyncResource(f"http://{server.host}") as resource:
+        for method in (resource.post, resource.put, resource.patch):
+            echo = await method("/things", {"name": "é", "n": [1, 2]}, q="1")
+            assert echo["body"] == {"name": "é", "n": [1, 2]}
+            assert echo["headers"]["content-type"] == "application/json"
+            assert echo["query"] == {"q": ["1"]}
+        echo = await resource.delete("/things/1")
+        assert echo["method"] == "DELETE"
+        assert echo["body"] is None
+
+
+@pytest.mark.anyio
+async def test_request_returns_response_without_raising(server: JSONServer) -> None:
+    async with AsyncResource(server.host) as resource:
+        ok = await resource.request("GET", "/echo", headers={"X-Trace": "t1"})
+        missing = await resource.request("GET", "/status/404")
+    assert ok
+    assert ok.status == 200
+    assert ok.reason == "OK"
+    assert ok.host == server.host
+    assert ok.elapsed > 0
+    assert ok.headers["content-type"] == "application/json"
+    assert ok()["headers"]["x-trace"] == "t1"
+    assert not missing
+    assert missing.status == 404
+    with pytest.raises(jsonrest.StatusError) as info:
+        missing()
+    assert info.value.status == 404
+    assert info.value.body == {"status": 404, "host": server.host}
+    assert info.value.response is missing
+
+
+@pytest.mark.anyio
+async def test_calls_raise_status_error(server: JSONServer) -> None:
+    async with AsyncResource(server.host) as resource:
+        with pytest.raises(jsonrest.StatusError) as info:
+            await resource.get("/status/503")
+        assert info.value.status == 503
+        assert info.value.reason == "Service Unavailable"
+        with pytest.raises(jsonrest.StatusError):
+            await resource("POST", "/status/400", {"a": 1})
+
+
+@pytest.mark.anyio
+async def test_bodies_by_content_type(server: JSONServer) -> None:
+    async with AsyncResource(server.host) as resource:
+        assert await resource.get("/gzip") == {"gzip": True, "host": server.host}
+        assert await resource.get("/text") == "héllo"
+        assert await resource.get("/empty") is None
+        assert await resource.get("/empty/204") is None
+        with pytest.raises(jsonrest.DecodeError) as info:
+            await resource.get("/badjson")
+        assert info.value.host == server.host
+        assert info.value.status == 200
+        assert server.host in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_connection_closed_without_reply(server: JSONServer) -> None:
+    async with AsyncResource(server.host) as resource:
+        with pytest.raises(jsonrest.TransportError) as info:
+            await resource.post("/drop", {"n": 1})
+        assert info.value.host == server.host
+        assert isinstance(info.value.__cause__, httpx.TransportError)
+        # The Resource stays usable.
+        assert (await resource.get("/echo"))["method"] == "GET"
+
+
+@pytest.mark.anyio
+async def test_refused_and_closed_connections(
+    closed_port: ClosedPort, closer: Closer
+) -> None:
+    for host in (closed_port.host, closer.host):
+        async with AsyncResource(host) as resource:
+            with pytest.raises(jsonrest.TransportError) as info:
+                await resource.get("/echo")
+            assert info.value.host == host
+            assert info.value.hosts == (host,)
+
+
+@pytest.mark.anyio
+async def test_timeout(server: JSONServer) -> None:
+    async with AsyncResource(server.host, timeout=0.2) as resource:
+        with pytest.raises(jsonrest.Timeout) as info:
+            await resource.get("/sleep/1")
+        assert isinstance(info.value, jsonrest.TransportError)
+        assert isinstance(info.value.__cause__, httpx.ReadTimeout)
+
+
+@pytest.mark.anyio
+async def test_connections_are_reused(server: JSONServer) -> None:
+    async with AsyncResource(server.host) as resource:
+        for _ in range(5):
+            await resource.get("/echo")
+    assert server.connections == 1
+
+
+@pytest.mark.anyio
+async def test_limit_zero_opens_a_connection_per_request(server: JSONServer) -> None:
+    async with AsyncResource(server.host, limit=0) as resource:
+        for _ in range(5):
+            await resource.get("/echo")
+    assert server.connections == 5
+
+
+@pytest.mark.anyio
+async def test_max_body(server: JSONServer) -> None:
+    async with AsyncResource(server.host, max_body=100) as resource:
+        assert len(await resource.get("/big/100")) == 100
+        with pytest.raises(jsonrest.BodyTooLarge) as info:
+            await resource.get("/big/101")
+        assert info.value.host == server.host
+
+
+@pytest.mark.anyio
+async def test_bad_input_fails_before_any_traffic(server: JSONServer) -> None:
+    async with AsyncResource(server.host) as resource:
+        for path in ("http://example.com/x", "//example.com/x", "x", "/\\evil", ""):
+            with pytest.raises(ValueError, match="path"):
+                await resource.get(path)
+        with pytest.raises(TypeError, match="JSON"):
+            await resource.post("/echo", {"s": {1, 2}})
+        with pytest.raises(TypeError, match="JSON"):
+            await resource.post("/echo", float("nan"))
+        with pytest.raises(ValueError, match="header"):
+            await resource.request("GET", "/echo", headers={"X-A": "a\r\nX-B: b"})
+        with pytest.raises(ValueError, match="method"):
+            await resource.request("GE T", "/echo")
+    assert server.requests == []
+
+
+@pytest.mark.anyio
+async def test_client_options_pass_through(server: JSONServer) -> None:
+    seen = []
+
+    async def hook(request: httpx.Request) -> None:
+        seen.append(request.url.path)
+
+    async with AsyncResource(
+        server.host, headers={"X-Default": "d"}, event_hooks={"request": [hook]}
+    ) as resource:
+        echo = await resource.get("/echo")
+    assert echo["headers"]["x-default"] == "d"
+    assert seen == ["/echo"]
+
+
+@pytest.mark.anyio
+async def test_closed_resource_refuses_calls(server: JSONServer) -> None:
+    resource = AsyncResource(server.host)
+    await resource.get("/echo")
+    await resource.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        await resource.get("/echo")

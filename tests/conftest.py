@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.servers import ClosedPort, Closer, JSONServer
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Every async test runs on asyncio and on trio."""
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def server() -> Iterator[JSONServer]:
+    with JSONServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def servers() -> Iterator[list[JSONServer]]:
+    """Three JSON servers."""
+    srvs = [JSONServer() for _ in range(3)]
+    try:
+        yield srvs
+    finally:
+        for srv in srvs:
+            srv.stop()
+
+
+@pytest.fixture
+def closer() -> Iterator[Closer]:
+    with Closer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def closed_port() -> Iterator[ClosedPort]:
+    with ClosedPort() as port:
+        yield port

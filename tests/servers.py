@@ -1,0 +1,248 @@
+"""Real servers on 127.0.0.1 for the integration tests.
+
+Each listens on a free port of 127.0.0.1 only, runs in daemon threads, bounds
+every wait (socket timeouts, capped sleeps) and is stopped by the test that
+started it (they are context managers), closing its open connections too.
+"""
+
+from __future__ import annotations
+
+import collections
+import gzip
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+LOCALHOST = "127.0.0.1"
+MAX_SLEEP = 5.0
+SOCKET_TIMEOUT = 10.0
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = SOCKET_TIMEOUT
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.owner._opened(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.owner._closed(self.connection)
+
+    def _reply(
+        self,
+        status: int,
+        body: bytes = b"",
+        content_type: str | None = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        if content_type and body:
+            self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, value: Any, **headers: str) -> None:
+        self._reply(status, json.dumps(value).encode(), headers=headers)
+
+    def _handle(self) -> None:
+        owner = self.server.owner
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        url = urlsplit(self.path)
+        query = parse_qs(url.query, keep_blank_values=True)
+        parts = url.path.strip("/").split("/")
+        owner._record(self.command, url.path, self.headers.get("X-Request-Id"))
+        route = parts[0]
+        if owner.delay:
+            time.sleep(owner.delay)
+        if route == "drop":
+            # Read the whole request, then close without a reply.
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if route == "sleep":
+            time.sleep(min(float(parts[1]), MAX_SLEEP))
+        if route == "status":
+            status = int(parts[1])
+            extra = {}
+            if "retry_after" in query:
+                extra["Retry-After"] = query["retry_after"][0]
+            self._json(status, {"status": status, "host": owner.host}, **extra)
+        elif route == "gzip":
+            body = gzip.compress(
+                json.dumps({"gzip": True, "host": owner.host}).encode()
+            )
+            self._reply(200, body, headers={"Content-Encoding": "gzip"})
+        elif route == "text":
+            self._reply(200, "héllo".encode(), "text/plain; charset=utf-8")
+        elif route == "empty":
+            self._reply(int(parts[1]) if len(parts) > 1 else 200)
+        elif route == "badjson":
+            self._reply(200, b"{not json", "application/json")
+        elif route == "big":
+            self._reply(200, b"x" * int(parts[1]), "text/plain")
+        else:
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode("latin-1")
+            self._json(
+                200,
+                {
+                    "method": self.command,
+                    "path": url.path,
+                    "query": query,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "body": body,
+                    "host": owner.host,
+                },
+            )
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    owner: JSONServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # dropped connections are the point of some routes
+
+
+class JSONServer:
+    """A JSON echo server with fault routes; counts what it receives.
+
+    Routes: `/echo` (anything else echoes method, path, query, headers and body),
+    `/status/<code>[?retry_after=S]`, `/sleep/<seconds>`, `/gzip`, `/text`,
+    `/empty[/<code>]`, `/badjson`, `/big/<bytes>`, `/drop` (reads the request,
+    then closes without a reply).
+    """
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.requests: list[tuple[str, str]] = []
+        self.ids: collections.Counter[str] = collections.Counter()
+        self.connections = 0
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._server = _HTTPServer((LOCALHOST, 0), _Handler)
+        self._server.owner = self
+        self.port = self._server.server_address[1]
+        self.host = f"{LOCALHOST}:{self.port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _record(self, method: str, path: str, request_id: str | None) -> None:
+        with self._lock:
+            self.requests.append((method, path))
+            if request_id:
+                self.ids[request_id] += 1
+
+    def _opened(self, conn: socket.socket) -> None:
+        with self._lock:
+            self.connections += 1
+            self._open.add(conn)
+
+    def _closed(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._open.discard(conn)
+
+    def stop(self) -> None:
+        """Stop accepting, close every open connection, and release the port."""
+        self._server.shutdown()
+        self._server.server_close()
+        with self._lock:
+            conns = list(self._open)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._thread.join(5)
+
+    def __enter__(self) -> JSONServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class Closer:
+    """Accepts connections and closes each at once, counting the accepts."""
+
+    def __init__(self) -> None:
+        self.accepts = 0
+        self._sock = socket.create_server((LOCALHOST, 0))
+        self._sock.settimeout(0.05)
+        self.port = self._sock.getsockname()[1]
+        self.host = f"{LOCALHOST}:{self.port}"
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepts += 1
+            conn.close()
+
+    def stop(self) -> None:
+        """Stop the accept loop and release the port."""
+        self._stopping.set()
+        self._thread.join(5)
+        self._sock.close()
+
+    def __enter__(self) -> Closer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class ClosedPort:
+    """A port of 127.0.0.1 that refuses connections.
+
+    The socket is bound but never listens, so the port cannot be taken by
+    another test while this one expects it refused.
+    """
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind((LOCALHOST, 0))
+        self.port = self._sock.getsockname()[1]
+        self.host = f"{LOCALHOST}:{self.port}"
+
+    def stop(self) -> None:
+        """Release the port."""
+        self._sock.close()
+
+    def __enter__(self) -> ClosedPort:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
