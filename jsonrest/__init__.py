@@ -4,7 +4,7 @@ Blocking classes have plain names (`Resource`); their awaitable twins carry the
 `Async` prefix (`AsyncResource`) and run on asyncio or trio.
 """
 
-from ._async import AsyncResource
+from ._async import AsyncResource, AsyncResources
 from ._exceptions import (
     BodyTooLarge,
     BroadcastError,
@@ -16,18 +16,20 @@ from ._exceptions import (
     TransportError,
 )
 from ._response import Response
-from ._sync import Resource
+from ._sync import Resource, Resources
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AsyncResource",
+    "AsyncResources",
     "BodyTooLarge",
     "BroadcastError",
     "DecodeError",
     "Error",
     "NoHostAvailable",
     "Resource",
+    "Resources",
     "Response",
     "StatusError",
     "Timeout",

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 
 import anyio
 
@@ -24,6 +24,8 @@ _INVENTORY = {"apple": 3, "pear": 0, "plum": 12}
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 10
+    wbufsize = -1  # one send per reply: no delayed-ACK stalls
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -32,7 +34,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         sent = json.loads(self.rfile.read(length)) if length else None
         name = self.path.strip("/").split("?")[0]
-        node = f"node-{self.server.server_address[1]}"
+        node = f"node-{cast(ThreadingHTTPServer, self.server).server_port}"
         if self.path.startswith("/slow"):
             time.sleep(0.2)
         if name in _INVENTORY or name == "" or self.path.startswith("/slow"):

@@ -106,7 +106,7 @@ class NoHostAvailable(Error):
     """No host may be chosen: there are none, or every one was excluded."""
 
 
-class BroadcastError(ExceptionGroup[TransportError], Error):
+class BroadcastError(ExceptionGroup[Error], Error):
     """Some hosts of a broadcast failed at the transport level.
 
     It is an `ExceptionGroup` of the `TransportError`s (each with `.host`), so
@@ -119,7 +119,7 @@ class BroadcastError(ExceptionGroup[TransportError], Error):
     def __new__(
         cls,
         message: str,
-        exceptions: Sequence[TransportError],
+        exceptions: Sequence[Error],
         responses: Mapping[str, Response] | None = None,
     ) -> BroadcastError:
         self = super().__new__(cls, message, exceptions)
@@ -129,13 +129,13 @@ class BroadcastError(ExceptionGroup[TransportError], Error):
     def __init__(
         self,
         message: str,
-        exceptions: Sequence[TransportError],
+        exceptions: Sequence[Error],
         responses: Mapping[str, Response] | None = None,
     ) -> None:
         super().__init__(message, exceptions)
 
     def derive(  # type: ignore[override]
-        self, excs: Sequence[TransportError]
+        self, excs: Sequence[Error]
     ) -> BroadcastError:
         """Keep `responses` when `except*` or `split` makes a partial copy."""
         return BroadcastError(self.message, excs, self.responses)

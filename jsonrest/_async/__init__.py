@@ -1,5 +1,6 @@
 """The classes of this twin, re-exported by `jsonrest`."""
 
 from ._resource import AsyncResource
+from ._resources import AsyncResources
 
-__all__ = ["AsyncResource"]
+__all__ = ["AsyncResource", "AsyncResources"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -35,6 +37,8 @@ class AsyncResource:
         self.url = parse_host(host).url
         self.max_body, self._options = client_options(options)
         self._client: httpx.AsyncClient | None = None
+        #: Makes the TLS context a cluster's hosts share (set by AsyncResources).
+        self.tls: Callable[[], ssl.SSLContext] | None = None
         self._lock = threading.Lock()
         self._closed = False
 
@@ -50,9 +54,19 @@ class AsyncResource:
                 if self._closed:
                     raise RuntimeError(f"{self!r} is closed")
                 if self._client is None:
-                    self._client = httpx.AsyncClient(**self._options)
+                    self._client = httpx.AsyncClient(**self._client_options())
                 client = self._client
         return client
+
+    def _client_options(self) -> dict[str, Any]:
+        options = self._options
+        shareable = "transport" not in options and not isinstance(
+            options.get("verify"), ssl.SSLContext
+        )
+        if self.tls is not None and shareable:
+            options = {**options, "verify": self.tls()}
+            options.pop("cert", None)  # part of the shared context
+        return options
 
     async def request(
         self,

@@ -2,5 +2,6 @@
 """The classes of this twin, re-exported by `jsonrest`."""
 
 from ._resource import Resource
+from ._resources import Resources
 
-__all__ = ["Resource"]
+__all__ = ["Resource", "Resources"]

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -36,6 +38,8 @@ class Resource:
         self.url = parse_host(host).url
         self.max_body, self._options = client_options(options)
         self._client: httpx.Client | None = None
+        #: Makes the TLS context a cluster's hosts share (set by Resources).
+        self.tls: Callable[[], ssl.SSLContext] | None = None
         self._lock = threading.Lock()
         self._closed = False
 
@@ -51,9 +55,19 @@ class Resource:
                 if self._closed:
                     raise RuntimeError(f"{self!r} is closed")
                 if self._client is None:
-                    self._client = httpx.Client(**self._options)
+                    self._client = httpx.Client(**self._client_options())
                 client = self._client
         return client
+
+    def _client_options(self) -> dict[str, Any]:
+        options = self._options
+        shareable = "transport" not in options and not isinstance(
+            options.get("verify"), ssl.SSLContext
+        )
+        if self.tls is not None and shareable:
+            options = {**options, "verify": self.tls()}
+            options.pop("cert", None)  # part of the shared context
+        return options
 
     def request(
         self,

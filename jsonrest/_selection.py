@@ -1,0 +1,74 @@
+"""Choosing one host by priority: cheap, random among equals, never a dead one
+while a live one is there."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ._exceptions import NoHostAvailable
+from ._health import Health
+
+__all__ = ["SCAN_UP_TO", "choose"]
+
+#: Up to this many candidates every one is compared; beyond, two are sampled.
+SCAN_UP_TO = 8
+
+
+def choose(
+    hosts: Sequence[str],
+    priority: Callable[[str], Any],
+    health: Health,
+    rng: random.Random,
+) -> str:
+    """Choose a host of `hosts` by `priority` (lower is better, None excluded).
+
+    Live hosts always win over hosts that are down or avoided; among those, the
+    one whose wait ends first. Equal priorities are broken at random, so
+    sequential traffic spreads over the cluster. Beyond `SCAN_UP_TO` hosts it
+    samples two and keeps the better ("power of two choices"), which costs the
+    same at any size and still steers load away from busy hosts; when neither
+    sample is live it falls back to a full scan.
+    """
+    count = len(hosts)
+    if count > SCAN_UP_TO:
+        first = rng.randrange(count)
+        second = rng.randrange(count - 1)
+        second += second >= first
+        a, b = hosts[first], hosts[second]
+        pa, pb = priority(a), priority(b)
+        healthy = health.all_healthy()
+        a_ok = pa is not None and (healthy or health.live(a))
+        b_ok = pb is not None and (healthy or health.live(b))
+        if a_ok and b_ok:
+            return b if pb < pa else a
+        if a_ok or b_ok:
+            return a if a_ok else b
+    return _scan(hosts, priority, health, rng)
+
+
+def _scan(
+    hosts: Sequence[str],
+    priority: Callable[[str], Any],
+    health: Health,
+    rng: random.Random,
+) -> str:
+    healthy = health.all_healthy()
+    best_key: Any = None
+    best: list[str] = []
+    for host in hosts:
+        value = priority(host)
+        if value is None:
+            continue
+        key = (0, value) if healthy or health.live(host) else (1, health.until(host))
+        if best_key is None or key < best_key:
+            best_key, best = key, [host]
+        elif key == best_key:
+            best.append(host)
+    if not best:
+        raise NoHostAvailable(
+            f"no host may be chosen among {len(hosts)}"
+            + (" (every priority is None)" if hosts else "")
+        )
+    return best[0] if len(best) == 1 else rng.choice(best)

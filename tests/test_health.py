@@ -1,0 +1,260 @@
+"""Health, selection and failover decisions: the core, without sockets."""
+
+from __future__ import annotations
+
+import collections
+import random
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+
+import httpx
+import pytest
+
+import jsonrest
+from jsonrest._failover import Attempts, attempt_timeout
+from jsonrest._faults import Fault, classify
+from jsonrest._health import Health, parse_retry_after
+from jsonrest._request import prepare
+from jsonrest._selection import choose
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def make_health(clock: Clock, hosts: list[str], **kw: float) -> Health:
+    return Health(hosts, clock=clock, rng=random.Random(1), **kw)
+
+
+def test_backoff_doubles_with_jitter_and_caps(clock: Clock) -> None:
+    health = make_health(clock, ["a"], backoff=1.0, max_backoff=8.0)
+    delays = [health.failed("a") for _ in range(6)]
+    for delay, full in zip(delays, [1, 2, 4, 8, 8, 8], strict=True):
+        assert full / 2 <= delay <= full
+    assert health.down("a")
+    assert not health.live("a")
+    health.succeeded("a")
+    assert health.live("a")
+    assert 0.5 <= health.failed("a") <= 1.0  # the backoff starts over
+
+
+def test_priority_ranks_live_then_avoided_then_down(clock: Clock) -> None:
+    health = make_health(clock, ["busy", "idle", "avoided", "down", "later"])
+    health.started("busy")
+    health.avoid("avoided", 5)
+    health.failed("down")
+    health.failed("later")
+    health.failed("later")
+    order = sorted(health.states, key=health.priority)
+    assert order == ["idle", "busy", "avoided", "down", "later"]
+    clock.now += 100
+    assert all(health.live(h) for h in health.states)
+
+
+def test_retry_after_is_capped_and_not_a_failure(clock: Clock) -> None:
+    health = make_health(clock, ["a"], max_retry_after=10)
+    health.avoid("a", 3600)
+    assert health.until("a") == clock.now + 10
+    assert health.states["a"].failures == 0
+    assert not health.down("a")
+
+
+def test_stats(clock: Clock) -> None:
+    health = make_health(clock, ["a", "b"])
+    state = health.started("a")
+    health.finished(state, 0.25)
+    health.started("a")
+    health.failed("b")
+    stats = health.stats()
+    assert stats["a"]["requests"] == 2
+    assert stats["a"]["in_flight"] == 1
+    assert stats["a"]["mean_latency"] == 0.25
+    assert stats["a"]["state"] == "up"
+    assert stats["b"]["state"] == "down"
+    assert stats["b"]["failures"] == 1
+    assert stats["b"]["until"] is not None
+
+
+def test_parse_retry_after() -> None:
+    assert parse_retry_after("120") == 120.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    when = datetime.now(timezone.utc) + timedelta(seconds=30)
+    assert 25 < (parse_retry_after(format_datetime(when, usegmt=True)) or 0) <= 31
+
+
+@pytest.mark.parametrize("count", [2, 5, 8, 9, 100, 1000])
+def test_choice_spreads_over_equal_hosts(clock: Clock, count: int) -> None:
+    hosts = [f"h{i}" for i in range(count)]
+    health = make_health(clock, hosts)
+    rng = random.Random(2)
+    picks = collections.Counter(
+        choose(hosts, health.priority, health, rng) for _ in range(3000)
+    )
+    assert len(picks) == min(count, 3000) or len(picks) > 0.9 * count
+    assert max(picks.values()) < 3000 / count * 2 + 10
+
+
+@pytest.mark.parametrize("count", [3, 50])
+def test_choice_never_picks_a_down_host_while_a_live_one_exists(
+    clock: Clock, count: int
+) -> None:
+    hosts = [f"h{i}" for i in range(count)]
+    health = make_health(clock, hosts)
+    for host in hosts[:-1]:
+        health.failed(host)
+    rng = random.Random(3)
+    assert {choose(hosts, health.priority, health, rng) for _ in range(200)} == {
+        hosts[-1]
+    }
+
+
+def test_choice_when_all_are_down_takes_the_first_to_return(clock: Clock) -> None:
+    hosts = [f"h{i}" for i in range(20)]
+    health = make_health(clock, hosts)
+    for host in hosts:
+        health.failed(host)
+    soonest = min(hosts, key=health.until)
+    assert choose(hosts, health.priority, health, random.Random(4)) == soonest
+
+
+def test_choice_prefers_fewer_in_flight(clock: Clock) -> None:
+    hosts = ["a", "b", "c"]
+    health = make_health(clock, hosts)
+    health.started("a")
+    health.started("b")
+    assert choose(hosts, health.priority, health, random.Random(5)) == "c"
+
+
+def test_power_of_two_choices_favours_idle_hosts(clock: Clock) -> None:
+    hosts = [f"h{i}" for i in range(100)]
+    health = make_health(clock, hosts)
+    for host in hosts[:50]:
+        for _ in range(3):
+            health.started(host)
+    rng = random.Random(6)
+    picks = [choose(hosts, health.priority, health, rng) for _ in range(2000)]
+    idle = sum(int(p[1:]) >= 50 for p in picks)
+    assert idle > 0.7 * len(picks)  # about 3/4 with two samples
+
+
+def test_choice_honours_none_and_raises_when_nothing_is_left(clock: Clock) -> None:
+    hosts = [f"h{i}" for i in range(20)]
+    health = make_health(clock, hosts)
+
+    def only_h7(host: str) -> int | None:
+        return 0 if host == "h7" else None
+
+    assert {choose(hosts, only_h7, health, random.Random(7)) for _ in range(50)} == {
+        "h7"
+    }
+    with pytest.raises(jsonrest.NoHostAvailable):
+        choose(hosts, lambda host: None, health, random.Random(8))
+    with pytest.raises(jsonrest.NoHostAvailable):
+        choose([], health.priority, health, random.Random(9))
+
+
+def transport_error(cause: Exception) -> jsonrest.TransportError:
+    error = jsonrest.TransportError(str(cause), host="h")
+    error.__cause__ = cause
+    return error
+
+
+@pytest.mark.parametrize(
+    ("cause", "fault"),
+    [
+        (httpx.ConnectError("refused"), Fault.CONNECT),
+        (httpx.ConnectTimeout("slow"), Fault.CONNECT),
+        (httpx.PoolTimeout("busy"), Fault.POOL),
+        (httpx.ReadTimeout("slow"), Fault.TIMEOUT),
+        (httpx.WriteTimeout("slow"), Fault.TIMEOUT),
+        (httpx.ReadError("reset"), Fault.DROPPED),
+        (httpx.RemoteProtocolError("closed"), Fault.DROPPED),
+        (httpx.UnsupportedProtocol("ftp"), Fault.LOCAL),
+    ],
+)
+def test_classify(cause: Exception, fault: Fault) -> None:
+    assert classify(transport_error(cause)) is fault
+
+
+@pytest.mark.parametrize(
+    ("method", "cause", "retry", "at_fault"),
+    [
+        ("POST", httpx.ConnectError("refused"), True, True),
+        ("POST", httpx.PoolTimeout("busy"), True, False),
+        ("POST", httpx.ReadTimeout("slow"), False, True),
+        ("PATCH", httpx.RemoteProtocolError("closed"), False, True),
+        ("GET", httpx.ReadTimeout("slow"), True, True),
+        ("PUT", httpx.ReadError("reset"), True, True),
+        ("DELETE", httpx.RemoteProtocolError("closed"), True, True),
+        ("GET", httpx.UnsupportedProtocol("x"), False, False),
+    ],
+)
+def test_failover_verdicts(
+    method: str, cause: Exception, retry: bool, at_fault: bool
+) -> None:
+    attempts = Attempts(prepare(method, "/x"), retries=2, deadline=None)
+    attempts.start("h")
+    assert attempts.failed("h", transport_error(cause)) == (retry, at_fault)
+
+
+def test_idempotent_override_and_retry_budget() -> None:
+    attempts = Attempts(
+        prepare("POST", "/x"), retries=1, deadline=None, idempotent=True
+    )
+    drop = transport_error(httpx.ReadError("reset"))
+    attempts.start("a")
+    assert attempts.failed("a", drop) == (True, True)
+    attempts.start("b")
+    assert attempts.failed("b", drop) == (False, True)
+    error = attempts.failure()
+    assert isinstance(error, jsonrest.TransportError)
+    assert error.hosts == ("a", "b")
+    assert error.errors == (drop, drop)
+    assert "a: " in str(error)
+    assert "b: " in str(error)
+
+
+def test_statuses_retried_only_when_idempotent() -> None:
+    get = Attempts(prepare("GET", "/x"), retries=2, deadline=None)
+    post = Attempts(prepare("POST", "/x"), retries=2, deadline=None)
+    assert [get.retry_status(s) for s in (500, 502, 503, 504, 429)] == [
+        False,
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert not post.retry_status(503)
+
+
+def test_deadline(clock: Clock) -> None:
+    attempts = Attempts(prepare("GET", "/x"), retries=5, deadline=2.0, clock=clock)
+    assert attempts.remaining() == 2.0
+    attempts.start("a")
+    clock.now += 2.5
+    timeout = transport_error(httpx.ReadTimeout("slow"))
+    # Cut short by our own deadline: not the host's fault, and no time to retry.
+    assert attempts.failed("a", timeout, capped=True) == (False, False)
+    error = attempts.deadline_exceeded()
+    assert isinstance(error, jsonrest.Timeout)
+    assert "deadline" in str(error)
+    assert error.hosts == ("a",)
+
+
+def test_attempt_timeout() -> None:
+    assert attempt_timeout(5.0, None) is None
+    assert attempt_timeout(5.0, 10.0) is None
+    assert attempt_timeout(5.0, 2.0) == 2.0
+    assert attempt_timeout(None, 2.0) == 2.0
+    capped = attempt_timeout(httpx.Timeout(5.0, connect=1.0), 2.0)
+    assert capped == httpx.Timeout(2.0, connect=1.0)
