@@ -100,8 +100,13 @@ class Attempts:
         """Whether a response with `status` is retried on another host."""
         return self.idempotent and status in RETRY_STATUSES and self.may_retry()
 
+    @property
+    def path(self) -> str:
+        """The request's path without its query (which may hold credentials)."""
+        return self.request.target.split("?", 1)[0]
+
     def _what(self) -> str:
-        return f"{self.request.method} {self.request.target.split('?', 1)[0]}"
+        return f"{self.request.method} {self.path}"
 
     def deadline_exceeded(self) -> Timeout:
         """The error for a call that ran out of its deadline."""

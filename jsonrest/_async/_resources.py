@@ -173,10 +173,28 @@ class AsyncResources(Mapping[str, AsyncResource]):
         resource = self._resources[host]
         state = self.health.started(host)
         start = time.perf_counter()
+        outcome: Any = "cancelled"
         try:
-            return await resource.send(request, timeout)
+            response = await resource.send(request, timeout)
+            outcome = response.status
+            return response
+        except Error as error:
+            outcome = type(error).__name__
+            raise
         finally:
-            self.health.finished(state, time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
+            self.health.finished(state, elapsed)
+            if log.isEnabledFor(logging.DEBUG):
+                # The path without its query: queries may carry credentials.
+                path = request.target.split("?", 1)[0]
+                log.debug(
+                    "%s %s%s -> %s in %.1f ms",
+                    request.method,
+                    host,
+                    path,
+                    outcome,
+                    elapsed * 1000,
+                )
             if state.retired and not state.in_flight:
                 await self._reap()
 
@@ -265,7 +283,7 @@ class AsyncResources(Mapping[str, AsyncResource]):
                 log.warning(
                     "%s %s failed on %s, failing over: %s",
                     request.method,
-                    request.target,
+                    attempts.path,
                     host,
                     error,
                 )
@@ -275,7 +293,7 @@ class AsyncResources(Mapping[str, AsyncResource]):
                 log.warning(
                     "%s %s got %d from %s, failing over",
                     request.method,
-                    request.target,
+                    attempts.path,
                     response.status,
                     host,
                 )
