@@ -116,7 +116,8 @@ class AsyncResources(Mapping[str, AsyncResource]):
     def discard(self, host: str) -> None:
         """Remove `host` (no-op if absent); its requests in flight complete.
 
-        Its connections close when its last request ends, or at `aclose`.
+        Its connections close when its last request ends (at the next call if
+        none is in flight), or at `aclose`.
         """
         with self._lock:
             resource = self._resources.get(host)
@@ -199,6 +200,7 @@ class AsyncResources(Mapping[str, AsyncResource]):
                 await self._reap()
 
     async def _reap(self) -> None:
+        """Close discarded hosts' pools once their last request has ended."""
         with self._lock:
             idle = [pair for pair in self._retired if not pair[1].in_flight]
             self._retired = [pair for pair in self._retired if pair[1].in_flight]
@@ -238,6 +240,8 @@ class AsyncResources(Mapping[str, AsyncResource]):
         may be chosen.
         """
         self._check_open()
+        if self._retired:
+            await self._reap()
         request = prepare(method, path, body, params, headers)
         candidates = self._subset(hosts)
         if deadline is _DEFAULT:
@@ -322,6 +326,8 @@ class AsyncResources(Mapping[str, AsyncResource]):
         response that did arrive. Its wall time is that of the slowest host.
         """
         self._check_open()
+        if self._retired:
+            await self._reap()
         request = prepare(method, path, body, params, headers)
         targets = self._subset(hosts)
         if deadline is _DEFAULT:

@@ -117,7 +117,8 @@ class Resources(Mapping[str, Resource]):
     def discard(self, host: str) -> None:
         """Remove `host` (no-op if absent); its requests in flight complete.
 
-        Its connections close when its last request ends, or at `close`.
+        Its connections close when its last request ends (at the next call if
+        none is in flight), or at `close`.
         """
         with self._lock:
             resource = self._resources.get(host)
@@ -200,6 +201,7 @@ class Resources(Mapping[str, Resource]):
                 self._reap()
 
     def _reap(self) -> None:
+        """Close discarded hosts' pools once their last request has ended."""
         with self._lock:
             idle = [pair for pair in self._retired if not pair[1].in_flight]
             self._retired = [pair for pair in self._retired if pair[1].in_flight]
@@ -239,6 +241,8 @@ class Resources(Mapping[str, Resource]):
         may be chosen.
         """
         self._check_open()
+        if self._retired:
+            self._reap()
         request = prepare(method, path, body, params, headers)
         candidates = self._subset(hosts)
         if deadline is _DEFAULT:
@@ -323,6 +327,8 @@ class Resources(Mapping[str, Resource]):
         response that did arrive. Its wall time is that of the slowest host.
         """
         self._check_open()
+        if self._retired:
+            self._reap()
         request = prepare(method, path, body, params, headers)
         targets = self._subset(hosts)
         if deadline is _DEFAULT:

@@ -316,8 +316,23 @@ async def test_add_and_discard_during_traffic(servers: list[JSONServer]) -> None
         assert results == [30, 30, 0, 30]
         assert list(resources) == [third, first]
         assert second not in resources
+        # The discarded host's pool closed once its requests ended.
+        await resources.unicast("GET", "/echo")
+        assert not resources._retired
         with pytest.raises(ValueError, match="not hosts"):
             await resources.unicast("GET", "/echo", hosts=[second])
+
+
+@pytest.mark.anyio
+async def test_discarded_idle_host_is_closed(servers: list[JSONServer]) -> None:
+    first, second, _ = hosts_of(servers)
+    async with AsyncResources([first, second]) as resources:
+        gone = resources[first]
+        await resources.broadcast("GET", "/echo")
+        resources.discard(first)
+        await resources.unicast("GET", "/echo")
+        with pytest.raises(RuntimeError, match="closed"):
+            await gone.get("/echo")
 
 
 @pytest.mark.anyio

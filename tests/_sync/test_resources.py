@@ -298,8 +298,22 @@ def test_add_and_discard_during_traffic(servers: list[JSONServer]) -> None:
         assert results == [30, 30, 0, 30]
         assert list(resources) == [third, first]
         assert second not in resources
+        # The discarded host's pool closed once its requests ended.
+        resources.unicast("GET", "/echo")
+        assert not resources._retired
         with pytest.raises(ValueError, match="not hosts"):
             resources.unicast("GET", "/echo", hosts=[second])
+
+
+def test_discarded_idle_host_is_closed(servers: list[JSONServer]) -> None:
+    first, second, _ = hosts_of(servers)
+    with Resources([first, second]) as resources:
+        gone = resources[first]
+        resources.broadcast("GET", "/echo")
+        resources.discard(first)
+        resources.unicast("GET", "/echo")
+        with pytest.raises(RuntimeError, match="closed"):
+            gone.get("/echo")
 
 
 def test_closed_resources_refuse_calls(server: JSONServer) -> None:
