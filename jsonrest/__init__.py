@@ -4,7 +4,7 @@ Blocking classes have plain names (`Resource`); their awaitable twins carry the
 `Async` prefix (`AsyncResource`) and run on asyncio or trio.
 """
 
-from ._async import AsyncResource, AsyncResources
+from ._async import AsyncResource, AsyncResources, AsyncShards
 from ._exceptions import (
     BodyTooLarge,
     BroadcastError,
@@ -16,13 +16,14 @@ from ._exceptions import (
     TransportError,
 )
 from ._response import Response
-from ._sync import Resource, Resources
+from ._sync import Resource, Resources, Shards
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AsyncResource",
     "AsyncResources",
+    "AsyncShards",
     "BodyTooLarge",
     "BroadcastError",
     "DecodeError",
@@ -31,6 +32,7 @@ __all__ = [
     "Resource",
     "Resources",
     "Response",
+    "Shards",
     "StatusError",
     "Timeout",
     "TransportError",

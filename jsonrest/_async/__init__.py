@@ -2,5 +2,6 @@
 
 from ._resource import AsyncResource
 from ._resources import AsyncResources
+from ._shards import AsyncShards
 
-__all__ = ["AsyncResource", "AsyncResources"]
+__all__ = ["AsyncResource", "AsyncResources", "AsyncShards"]

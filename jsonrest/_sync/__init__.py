@@ -3,5 +3,6 @@
 
 from ._resource import Resource
 from ._resources import Resources
+from ._shards import Shards
 
-__all__ = ["Resource", "Resources"]
+__all__ = ["Resource", "Resources", "Shards"]
