@@ -1,7 +1,7 @@
 """What truly differs between the twins, as hand-written async and sync pairs.
 
-The generated sync twin only renames `AsyncWorkers` to `Workers` and
-`async_cancel_after` to `cancel_after`; everything else is shared code.
+The generated sync twin only renames `AsyncWorkers` to `Workers`, `AsyncGate`
+to `Gate` and `async_cancel_after` to `cancel_after`; the rest is shared code.
 """
 
 from __future__ import annotations
@@ -12,8 +12,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import anyio
+import httpx
 
-__all__ = ["AsyncWorkers", "NoScope", "Workers", "async_cancel_after", "cancel_after"]
+__all__ = [
+    "AsyncGate",
+    "AsyncWorkers",
+    "Gate",
+    "NoScope",
+    "Workers",
+    "async_cancel_after",
+    "cancel_after",
+]
 
 T = TypeVar("T")
 Outcome = Any  # a call's result, or the Exception it raised
@@ -104,6 +113,52 @@ class Workers:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True)
+
+
+class AsyncGate:
+    """Lets at most `limit` callers through at once; the others wait their turn.
+
+    Waiting longer than `timeout` seconds raises `httpx.PoolTimeout`, like a
+    full httpx pool: nothing was sent, and it is not the host's fault.
+    """
+
+    def __init__(self, limit: int, timeout: float | None) -> None:
+        self.limit = limit
+        self.timeout = timeout
+        self._semaphore: anyio.Semaphore | None = None
+
+    async def __aenter__(self) -> None:
+        if self._semaphore is None:
+            # Made on first use, inside the event loop that will use it.
+            self._semaphore = anyio.Semaphore(self.limit)
+        with anyio.move_on_after(self.timeout) as scope:
+            await self._semaphore.acquire()
+        if scope.cancelled_caught:
+            raise httpx.PoolTimeout(f"no turn within {self.timeout} s")
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._semaphore is not None
+        self._semaphore.release()
+
+
+class Gate:
+    """Lets at most `limit` threads through at once; the others wait their turn.
+
+    Waiting longer than `timeout` seconds raises `httpx.PoolTimeout`, like a
+    full httpx pool: nothing was sent, and it is not the host's fault.
+    """
+
+    def __init__(self, limit: int, timeout: float | None) -> None:
+        self.limit = limit
+        self.timeout = timeout
+        self._semaphore = threading.BoundedSemaphore(limit)
+
+    def __enter__(self) -> None:
+        if not self._semaphore.acquire(timeout=self.timeout):
+            raise httpx.PoolTimeout(f"no turn within {self.timeout} s")
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._semaphore.release()
 
 
 class NoScope:

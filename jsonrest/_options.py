@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import inspect
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
-__all__ = ["DEFAULT_LIMIT", "DEFAULT_MAX_BODY", "DEFAULT_TIMEOUT", "client_options"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_TIMEOUT",
+    "Options",
+    "client_options",
+]
 
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_LIMIT = 20
@@ -25,8 +31,17 @@ def _httpx_keywords() -> frozenset[str]:
     return frozenset(names - {"self"} - _OURS)
 
 
-def client_options(options: dict[str, Any]) -> tuple[int | None, dict[str, Any]]:
-    """Split a Resource's options into `max_body` and httpx client keywords.
+class Options(NamedTuple):
+    """A Resource's own options, and the keywords of its httpx client."""
+
+    max_body: int | None
+    max_in_flight: int | None
+    pool_timeout: float | None
+    client: dict[str, Any]
+
+
+def client_options(options: dict[str, Any]) -> Options:
+    """Split a Resource's options into its own and httpx client keywords.
 
     Unknown keywords raise `TypeError` now rather than at the first request.
     """
@@ -34,6 +49,7 @@ def client_options(options: dict[str, Any]) -> tuple[int | None, dict[str, Any]]
     timeout = options.pop("timeout", DEFAULT_TIMEOUT)
     limit = options.pop("limit", DEFAULT_LIMIT)
     max_body = options.pop("max_body", DEFAULT_MAX_BODY)
+    max_in_flight = options.pop("max_in_flight", None)
     unknown = sorted(set(options) - _httpx_keywords())
     if unknown:
         raise TypeError(f"unexpected option(s): {', '.join(unknown)}")
@@ -41,6 +57,12 @@ def client_options(options: dict[str, Any]) -> tuple[int | None, dict[str, Any]]
         raise ValueError(f"limit must be an int >= 0, not {limit!r}")
     if max_body is not None and (not isinstance(max_body, int) or max_body < 0):
         raise ValueError(f"max_body must be an int >= 0 or None, not {max_body!r}")
+    if max_in_flight is not None and (
+        not isinstance(max_in_flight, int) or max_in_flight < 1
+    ):
+        raise ValueError(
+            f"max_in_flight must be an int >= 1 or None: {max_in_flight!r}"
+        )
     numeric = isinstance(timeout, (int, float)) and timeout > 0
     if not (numeric or timeout is None or isinstance(timeout, httpx.Timeout)):
         raise ValueError(
@@ -52,4 +74,5 @@ def client_options(options: dict[str, Any]) -> tuple[int | None, dict[str, Any]]
     options["limits"] = httpx.Limits(
         max_connections=None, max_keepalive_connections=limit
     )
-    return max_body, options
+    pool_timeout = httpx.Timeout(timeout).pool
+    return Options(max_body, max_in_flight, pool_timeout, options)

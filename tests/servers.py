@@ -71,6 +71,18 @@ class _Handler(BaseHTTPRequestHandler):
         query = parse_qs(url.query, keep_blank_values=True)
         parts = url.path.strip("/").split("/")
         owner._record(self.command, url.path, self.headers.get("X-Request-Id"))
+        with owner._lock:
+            owner.active += 1
+            owner.peak = max(owner.peak, owner.active)
+        try:
+            self._route(parts, query, raw)
+        finally:
+            with owner._lock:
+                owner.active -= 1
+
+    def _route(self, parts: list[str], query: dict[str, list[str]], raw: bytes) -> None:
+        owner = self.server.owner
+        url = urlsplit(self.path)
         route = parts[0]
         if owner.delay:
             time.sleep(owner.delay)
@@ -142,6 +154,8 @@ class JSONServer:
         self.requests: list[tuple[str, str]] = []
         self.ids: collections.Counter[str] = collections.Counter()
         self.connections = 0
+        self.active = 0  # requests being handled right now
+        self.peak = 0  # the most handled at once
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._server = _HTTPServer((LOCALHOST, 0), _Handler)

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from .._concurrency import Gate
 from .._exceptions import BodyTooLarge
 from .._faults import as_error
 from .._hosts import parse_host
@@ -29,14 +30,23 @@ class Resource:
     Options: `timeout` (seconds or an `httpx.Timeout`), `limit` (connections kept
     alive for reuse; 0 opens a new connection for every request), `headers`,
     `max_body` (bytes of decoded body accepted per response; None for no limit),
-    and any other keyword of `httpx.Client` (`auth`, `verify`, `transport`,
+    `max_in_flight` (requests let into the httpx client at once, the rest wait
+    their turn up to the pool timeout; None, the default, for no cap), and any
+    other keyword of `httpx.Client` (`auth`, `verify`, `transport`,
     `event_hooks`, ...). The client is created on first use.
     """
 
     def __init__(self, host: str, **options: Any) -> None:
         self.host = host
         self.url = parse_host(host).url
-        self.max_body, self._options = client_options(options)
+        own = client_options(options)
+        self.max_body = own.max_body
+        self._options = own.client
+        self._gate = (
+            None
+            if own.max_in_flight is None
+            else Gate(own.max_in_flight, own.pool_timeout)
+        )
         self._client: httpx.Client | None = None
         #: Makes the TLS context a cluster's hosts share (set by Resources).
         self.tls: Callable[[], ssl.SSLContext] | None = None
@@ -87,6 +97,16 @@ class Resource:
 
     def send(self, request: Request, timeout: Any = None) -> Response:
         """Send a prepared `Request` to this host; `timeout` overrides the option."""
+        gate = self._gate
+        if gate is None:
+            return self._send(request, timeout)
+        try:
+            with gate:
+                return self._send(request, timeout)
+        except httpx.PoolTimeout as exc:  # raised by the gate itself
+            raise as_error(exc, self.host) from exc
+
+    def _send(self, request: Request, timeout: Any) -> Response:
         client = self.client
         if self._closed:
             raise RuntimeError(f"{self!r} is closed")

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import httpx
 import pytest
 
 import jsonrest
 from jsonrest import Resource
+from jsonrest._concurrency import Workers
 from tests.servers import ClosedPort, Closer, JSONServer
 
 
@@ -161,3 +164,25 @@ def test_closed_resource_refuses_calls(server: JSONServer) -> None:
     resource.close()
     with pytest.raises(RuntimeError, match="closed"):
         resource.get("/echo")
+
+
+def test_max_in_flight_caps_concurrent_requests(server: JSONServer) -> None:
+    with Resource(server.host, max_in_flight=2) as resource:
+        calls = [partial(resource.get, "/sleep/0.1") for _ in range(6)]
+        results = Workers(6).gather(calls)
+    assert all(isinstance(r, dict) for r in results)
+    assert server.peak == 2
+
+
+def test_waiting_for_a_turn_is_bounded_by_the_pool_timeout(
+    server: JSONServer,
+) -> None:
+    timeout = httpx.Timeout(5.0, pool=0.05)
+    with Resource(server.host, max_in_flight=1, timeout=timeout) as resource:
+        calls = [partial(resource.get, "/sleep/0.5") for _ in range(2)]
+        results = Workers(2).gather(calls)
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert len(errors) == 1
+    assert isinstance(errors[0], jsonrest.Timeout)
+    assert isinstance(errors[0].__cause__, httpx.PoolTimeout)
+    assert len(server.requests) == 1
