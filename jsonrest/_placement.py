@@ -73,21 +73,22 @@ class Placement(Mapping[Hashable, frozenset[str]]):
         Raises `KeyError` for an unknown key and `NoHostAvailable` for a key
         none of whose hosts may be used.
         """
-        weights: dict[str, Any] = {}
-        cache: dict[frozenset[str], frozenset[str]] = {}
+        keys = list(dict.fromkeys(keys))
+        sets = [self[key] for key in keys]
+        unique = set(sets)
+        weights = {host: weight(host) for host in frozenset().union(*unique)}
+        removed = {host for host, value in weights.items() if value is None}
+        down = {host for host in weights if host not in removed and not live(host)}
+        if not removed and not down:  # the common case: every host may serve
+            return sets, weights
+        usable: dict[frozenset[str], frozenset[str]] = {}
+        for hosts in unique:
+            allowed = hosts - removed
+            usable[hosts] = (allowed - down) or allowed
         choices = []
-        for key in dict.fromkeys(keys):
-            hosts = self[key]
-            usable = cache.get(hosts)
-            if usable is None:
-                for host in hosts:
-                    if host not in weights:
-                        weights[host] = weight(host)
-                allowed = [host for host in hosts if weights[host] is not None]
-                live_ones = frozenset(host for host in allowed if live(host))
-                usable = cache[hosts] = live_ones or frozenset(allowed)
-            if not usable:
+        for key, hosts in zip(keys, sets, strict=True):
+            if not usable[hosts]:
                 raise NoHostAvailable(f"no usable host holds key {key!r}")
-            choices.append(usable)
-        used = {host for usable in cache.values() for host in usable}
+            choices.append(usable[hosts])
+        used = frozenset().union(*usable.values())
         return choices, {host: weights[host] for host in used}
