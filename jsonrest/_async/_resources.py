@@ -276,6 +276,7 @@ class AsyncResources(Mapping[str, AsyncResource]):
             try:
                 response = await self._send(host, request, timeout)
             except Error as error:
+                self._check_open()  # closed under us: that, not the host, failed
                 retry, at_fault = attempts.failed(host, error, timeout is not None)
                 if at_fault:
                     self.health.failed(host)

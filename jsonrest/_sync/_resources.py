@@ -277,6 +277,7 @@ class Resources(Mapping[str, Resource]):
             try:
                 response = self._send(host, request, timeout)
             except Error as error:
+                self._check_open()  # closed under us: that, not the host, failed
                 retry, at_fault = attempts.failed(host, error, timeout is not None)
                 if at_fault:
                     self.health.failed(host)

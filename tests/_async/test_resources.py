@@ -369,3 +369,27 @@ def test_a_thousand_hosts_are_cheap() -> None:
     # One TLS context shared by every client (httpx builds one per client).
     assert time.perf_counter() - start < 1.0
     assert len(clients) == 50
+
+
+@pytest.mark.anyio
+async def test_closing_while_in_use_ends_every_caller_cleanly(
+    servers: list[JSONServer],
+) -> None:
+    resources = AsyncResources(hosts_of(servers))
+
+    async def traffic() -> str:
+        try:
+            for _ in range(1000):
+                await resources.unicast("GET", "/sleep/0.01")
+        except RuntimeError as error:
+            return str(error)
+        return "never closed"
+
+    async def closer() -> str:
+        for _ in range(5):
+            await resources.unicast("GET", "/sleep/0.01")
+        await resources.aclose()
+        return "closed it"
+
+    outcomes = await AsyncWorkers(8).gather([traffic] * 7 + [closer])
+    assert outcomes == ["AsyncResources is closed"] * 7 + ["closed it"]

@@ -349,3 +349,26 @@ def test_a_thousand_hosts_are_cheap() -> None:
     # One TLS context shared by every client (httpx builds one per client).
     assert time.perf_counter() - start < 1.0
     assert len(clients) == 50
+
+
+def test_closing_while_in_use_ends_every_caller_cleanly(
+    servers: list[JSONServer],
+) -> None:
+    resources = Resources(hosts_of(servers))
+
+    def traffic() -> str:
+        try:
+            for _ in range(1000):
+                resources.unicast("GET", "/sleep/0.01")
+        except RuntimeError as error:
+            return str(error)
+        return "never closed"
+
+    def closer() -> str:
+        for _ in range(5):
+            resources.unicast("GET", "/sleep/0.01")
+        resources.close()
+        return "closed it"
+
+    outcomes = Workers(8).gather([traffic] * 7 + [closer])
+    assert outcomes == ["Resources is closed"] * 7 + ["closed it"]
