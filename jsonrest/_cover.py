@@ -99,8 +99,11 @@ class _Problem:
 
     # Exact ---------------------------------------------------------------
 
-    def exact(self) -> set[int]:
-        """A minimum cover, best combined priority among minima, by branch and bound."""
+    def exact(self, node_budget: int = _NODE_BUDGET) -> set[int]:
+        """A minimum cover, best combined priority among minima, by branch and bound.
+
+        Past `node_budget` nodes it returns the best cover found so far.
+        """
         sets = self.sets
         full = (1 << len(sets)) - 1
         reach = {}
@@ -122,7 +125,7 @@ class _Problem:
                 if rank < best_rank:
                     best, best_rank = set(picked), rank
                 return
-            if len(picked) + 1 > best_rank[0] or nodes > _NODE_BUDGET:
+            if len(picked) + 1 > best_rank[0] or nodes > node_budget:
                 return
             open_sets = full & ~covered
             first = (open_sets & -open_sets).bit_length() - 1
@@ -164,7 +167,13 @@ class _Problem:
 
 
 class _LocalSearch:
-    """Moves on a cover: drop redundant hosts, replace two by one, swap one for one."""
+    """Improves a cover by adding one outside host and dropping those it frees.
+
+    Adding host `c` frees every cover host whose uniquely held sets all
+    contain `c`: freeing two or more shrinks the cover; freeing exactly one is
+    a swap of equal size, taken at random to walk plateaus when nothing
+    shrinks (never straight back to the host just dropped).
+    """
 
     def __init__(self, problem: _Problem, cover: set[int], rng: random.Random) -> None:
         self.problem = problem
@@ -186,77 +195,70 @@ class _LocalSearch:
         for j in self.problem.members[h]:
             self.hits[j] -= 1
 
-    def prune(self) -> None:
+    def prune(self, hosts: Iterable[int] | None = None) -> None:
         """Drop each host whose sets another cover host also holds, worst first."""
         hits, members = self.hits, self.problem.members
-        for h in sorted(self.cover, reverse=True):
+        for h in sorted(self.cover if hosts is None else hosts, reverse=True):
             if all(hits[j] > 1 for j in members[h]):
                 self.remove(h)
 
-    def unique(self, h: int) -> list[int]:
-        """The sets only `h` holds in the cover."""
-        hits = self.hits
-        return [j for j in self.problem.members[h] if hits[j] == 1]
+    def owner(self, j: int) -> int:
+        """The cover host of a set that only one cover host holds."""
+        cover = self.cover
+        return next(h for h in self.problem.sets[j] if h in cover)
 
-    def replacements(self, needed: Iterable[int]) -> set[int]:
-        """Hosts outside the cover that are in every one of the `needed` sets."""
-        sets = self.problem.sets
-        found: set[int] | None = None
-        for j in needed:
-            found = set(sets[j]) if found is None else found & sets[j]
-            if not found:
-                return set()
-        return (found or set()) - self.cover
+    def sole_counts(self) -> dict[int, int]:
+        """For each cover host, how many sets it alone holds."""
+        hits, members = self.hits, self.problem.members
+        return {a: list(map(hits.__getitem__, members[a])).count(1) for a in self.cover}
 
-    def two_for_one(self) -> bool:
-        """Replace two cover hosts by one outside host, if any can; True if done."""
-        sets = self.problem.sets
-        candidates = {h: self.replacements(self.unique(h)) for h in self.cover}
-        ordered = sorted(self.cover, reverse=True)  # worst priority first
-        for i, a in enumerate(ordered):
-            if not candidates[a]:
-                continue
-            for b in ordered[i + 1 :]:
-                both = candidates[a] & candidates[b]
-                if not both:
-                    continue
-                shared = [
-                    j
-                    for j in self.problem.members[a]
-                    if self.hits[j] == 2 and b in sets[j]
-                ]
-                for j in shared:
-                    both &= sets[j]
-                if both:
-                    self.remove(a)
-                    self.remove(b)
-                    self.add(min(both))
-                    self.prune()
-                    return True
-        return False
-
-    def swap(self) -> None:
-        """Swap one cover host for an outside host that holds all its unique sets."""
-        hosts = list(self.cover)
-        self.rng.shuffle(hosts)
-        for a in hosts:
-            options = self.replacements(self.unique(a))
-            if options:
-                self.remove(a)
-                self.add(self.rng.choice(sorted(options)))
-                self.prune()
-                return
+    def sweep(self, tabu: int | None) -> tuple[bool, list[tuple[int, int]]]:
+        """Try every outside host once; return (shrunk, equal-size swaps seen)."""
+        problem, hits = self.problem, self.hits
+        outside = [h for h in problem.hosts if h not in self.cover and h != tabu]
+        self.rng.shuffle(outside)
+        sole = self.sole_counts()
+        shrunk = False
+        swaps = []
+        for c in outside:
+            counts: dict[int, int] = {}
+            for j in problem.members[c]:
+                if hits[j] == 1:
+                    a = self.owner(j)
+                    counts[a] = counts.get(a, 0) + 1
+            freed = [a for a, n in counts.items() if n == sole[a]]
+            if len(freed) >= 2:
+                size = len(self.cover)
+                self.add(c)
+                self.prune(freed)
+                if len(self.cover) < size:
+                    shrunk = True
+                    sole = self.sole_counts()
+                else:  # the freed hosts shared sets only each other held
+                    self.remove(c)
+                    for a in set(freed) - self.cover:
+                        self.add(a)
+            elif freed:
+                swaps.append((c, freed[0]))
+        return shrunk, swaps
 
     def run(self, deadline: float) -> None:
         """Improve until no move helps (after a bounded plateau walk) or time is up."""
         stale = 0
-        limit = 4 * len(self.cover) + 8
+        limit = len(self.cover) // 2 + 8
+        tabu = None
         while stale < limit and time.perf_counter() < deadline:
-            if not self.two_for_one():
-                self.swap()
+            shrunk, swaps = self.sweep(tabu)
+            if not shrunk and swaps:
+                c, a = self.rng.choice(swaps)
+                self.add(c)
+                self.remove(a)
+                tabu = a
             rank = self.problem.rank(self.cover)
             if rank < self.best_rank:
                 self.best, self.best_rank = set(self.cover), rank
                 stale = 0
             else:
                 stale += 1
+            if not shrunk and not swaps:
+                break
