@@ -43,3 +43,16 @@ def demo(session: nox.Session) -> None:
     """Start JSON servers on 127.0.0.1 and show real calls against them."""
     session.install(".")
     session.run("python", "-m", "jsonrest", "demo")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks against raw httpx and peers; writes benchmarks/RESULTS.md.
+
+    Starts nginx (installing Debian's package when missing and run as root) or
+    a Python server on 127.0.0.1. `nox -s bench -- --quick` for a smoke run.
+    """
+    session.install(
+        ".[fast]", "trio", "requests", "aiohttp", "elastic-transport", "matplotlib"
+    )
+    session.run("python", "-m", "benchmarks", *session.posargs)

@@ -1,0 +1,1 @@
+"""jsonrest benchmarks: `nox -s bench` (or `python -m benchmarks [--quick]`)."""
