@@ -30,19 +30,31 @@ def measure(sizes: list[int], number: int) -> tuple[Table, dict[str, list[float]
         cluster = jsonrest.Resources(hosts)
         custom = Custom(hosts)
         up = (
-            min(timeit.repeat(lambda: cluster.choice(hosts), number=number, repeat=5))
+            min(
+                timeit.repeat(
+                    lambda c=cluster, h=hosts: c.choice(h), number=number, repeat=5
+                )
+            )
             / number
             * 1e6
         )
         for host in hosts[: max(1, n // 10)]:
             cluster.health.failed(host)
         down = (
-            min(timeit.repeat(lambda: cluster.choice(hosts), number=number, repeat=5))
+            min(
+                timeit.repeat(
+                    lambda c=cluster, h=hosts: c.choice(h), number=number, repeat=5
+                )
+            )
             / number
             * 1e6
         )
         over = (
-            min(timeit.repeat(lambda: custom.choice(hosts), number=number, repeat=5))
+            min(
+                timeit.repeat(
+                    lambda c=custom, h=hosts: c.choice(h), number=number, repeat=5
+                )
+            )
             / number
             * 1e6
         )
