@@ -39,6 +39,14 @@ def unasync(session: nox.Session) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    """Build the docs site with mkdocs --strict (API pages from docstrings)."""
+    session.install(".[testing]", "mkdocs", "mkdocstrings[python]")
+    session.run("python", "scripts/docs_results.py")
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site")
+
+
+@nox.session
 def demo(session: nox.Session) -> None:
     """Start JSON servers on 127.0.0.1 and show real calls against them."""
     session.install(".")

@@ -1,10 +1,8 @@
-"""`python -m jsonrest`."""
+"""`python -m jsonrest`: the `jsonrest` command."""
 
 import sys
 
-from ._demo import main
+from ._cli import main
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["demo"]:
-        sys.exit("usage: python -m jsonrest demo")
     sys.exit(main())

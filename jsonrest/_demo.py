@@ -7,6 +7,7 @@ stop when the demo ends.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -80,20 +81,47 @@ def cluster(size: int = 3) -> Iterator[list[str]]:
 
 
 def _show(label: str, value: Any) -> None:
-    print(f"{label:<44} {json.dumps(value)}")
+    print(f"  {label:<52} {json.dumps(value)}")
 
 
-async def _async_part(host: str) -> None:
-    async with jsonrest.AsyncResource(host) as resource:
+async def _async_part(hosts: list[str]) -> None:
+    async with jsonrest.AsyncResources(hosts) as cluster:
+        response = await cluster.unicast("GET", "/plum")
         _show(
-            f"await AsyncResource({host!r}).get('/plum')", await resource.get("/plum")
+            f"await AsyncResources.unicast('GET', '/plum') [{response.host}]",
+            response(),
+        )
+        responses = await cluster.broadcast("GET", "/pear")
+        _show(
+            "await AsyncResources.broadcast('GET', '/pear')",
+            [r.status for r in responses],
         )
 
 
-def main() -> int:
-    """Run the demo; return the exit status."""
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo (`--serve`: keep the cluster up until Ctrl-C); return the status."""
+    argv = list(argv or [])
+    if argv not in ([], ["--serve"]):
+        print("usage: jsonrest demo [--serve]", file=sys.stderr)
+        return 2
     with cluster() as hosts:
+        if argv == ["--serve"]:
+            print(
+                "demo cluster on " + " ".join(hosts) + " (Ctrl-C stops it)", flush=True
+            )
+            print(
+                "try: jsonrest "
+                + " ".join(f"--host {h}" for h in hosts)
+                + " --broadcast GET /apple",
+                flush=True,
+            )
+            try:
+                while True:
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                return 0
         print(f"demo cluster: {', '.join(hosts)}\n")
+        print("One host: Resource")
         with jsonrest.Resource(hosts[0]) as resource:
             _show("Resource.get('/apple')", resource.get("/apple"))
             _show("Resource.post('/pear', {'n': 1})", resource.post("/pear", {"n": 1}))
@@ -104,10 +132,58 @@ def main() -> int:
             try:
                 resource.get("/kiwi")
             except jsonrest.StatusError as error:
-                _show("Resource.get('/kiwi') raises StatusError", error.body)
+                _show(
+                    f"Resource.get('/kiwi') raises StatusError {error.status}",
+                    error.body,
+                )
+
+        print("\nMany hosts: Resources (load-balanced unicast, parallel broadcast)")
+        with jsonrest.Resources(hosts) as many:
+            served = sorted({many.unicast("GET", "/apple").host for _ in range(12)})
+            _show("12 x Resources.unicast('GET', '/apple') went to", served)
+            start = time.perf_counter()
+            responses = many.broadcast("GET", "/slow")
+            took = time.perf_counter() - start
+            _show(
+                f"Resources.broadcast('GET', '/slow') took {took:.2f} s",
+                [f"{r.host} {r.status}" for r in responses],
+            )
+
+        print("\nShards: keys placed on hosts, multicast to the fewest hosts")
+        placement = {
+            hosts[0]: ["apple", "pear"],
+            hosts[1]: ["pear", "plum"],
+            hosts[2]: ["plum", "apple"],
+        }
+        with jsonrest.Shards(multimap=placement) as shards:
+            keys = ["apple", "pear", "plum"]
+            _show("Shards.cover(['apple', 'pear', 'plum'])", sorted(shards.cover(keys)))
+            responses = shards.multicast(keys, "GET", "/")
+            _show(
+                "Shards.multicast(keys, 'GET', '/') answered by",
+                [r()["node"] for r in responses],
+            )
+
+        print("\nThe awaitable twins, on asyncio and on trio")
         for backend in ("asyncio", "trio"):
+            print(f"  [{backend}]")
             try:
-                anyio.run(_async_part, hosts[1], backend=backend)
+                anyio.run(_async_part, hosts, backend=backend)
             except (ImportError, LookupError):
-                print(f"({backend} is not installed: skipped)")
+                print(f"  ({backend} is not installed: skipped)")
+
+        from ._cli import main as cli
+
+        command = [
+            "--host",
+            hosts[0],
+            "--host",
+            hosts[1],
+            "--broadcast",
+            "GET",
+            "/apple",
+        ]
+        print("\nThe command line: jsonrest " + " ".join(command))
+        status = cli(command)
+        print(f"(exit status {status})")
     return 0

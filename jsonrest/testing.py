@@ -1,0 +1,222 @@
+"""Testing helpers for projects that use jsonrest: a fake cluster on respx.
+
+    from jsonrest.testing import MockCluster
+
+    def test_search_fails_over():
+        with MockCluster(["search-1:9200", "search-2:9200"]) as cluster:
+            cluster["search-1:9200"].down()
+            cluster["search-2:9200"].route("GET", "/_search", json={"hits": []})
+            with jsonrest.Resources(cluster.hosts) as search:
+                assert search.unicast("GET", "/_search")() == {"hits": []}
+            cluster["search-2:9200"].assert_received("GET", "/_search", times=1)
+
+Nothing touches the network: every request to a fake host is answered by
+respx (install it: `pip install jsonrest[testing]`). It works the same for the
+blocking and the awaitable classes. The pytest plugin that ships with jsonrest
+provides the `jsonrest_cluster` fixture, a factory of MockClusters.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+from collections.abc import Callable, Iterable, Iterator
+from types import TracebackType
+from typing import Any
+
+import httpx
+import respx
+
+from ._hosts import parse_host
+
+__all__ = ["FakeHost", "MockCluster"]
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class FakeHost:
+    """One fake host: its routes, its state (up, down, slow, failing), what it got."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.url = parse_host(host).url
+        self.requests: list[httpx.Request] = []
+        self._routes: dict[tuple[str, str], Handler] = {}
+        self._fault: Callable[[httpx.Request], httpx.Response] | None = None
+
+    def __repr__(self) -> str:
+        return f"<FakeHost {self.host}>"
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        handler: Handler | None = None,
+    ) -> FakeHost:
+        """Answer `method path` with `json` and `status`, or by `handler(request)`.
+
+        `"*"` as the method or the path matches any; exact routes win.
+        """
+        if handler is None:
+            content = b"" if json is None else jsonlib.dumps(json).encode()
+            extra = dict(headers or {})
+            if json is not None:
+                extra.setdefault("content-type", "application/json")
+
+            def handler(request: httpx.Request) -> httpx.Response:
+                return httpx.Response(status, content=content, headers=extra)
+
+        self._routes[(method.upper(), path)] = handler
+        return self
+
+    def down(self) -> FakeHost:
+        """Refuse every connection (`httpx.ConnectError`), as a dead host does."""
+
+        def refuse(request: httpx.Request) -> httpx.Response:
+            raise httpx.ConnectError(
+                "connection refused (jsonrest.testing)", request=request
+            )
+
+        self._fault = refuse
+        return self
+
+    def slow(self) -> FakeHost:
+        """Time out every request after it was sent (`httpx.ReadTimeout`)."""
+
+        def stall(request: httpx.Request) -> httpx.Response:
+            raise httpx.ReadTimeout("timed out (jsonrest.testing)", request=request)
+
+        self._fault = stall
+        return self
+
+    def failing(self, status: int = 503, retry_after: float | None = None) -> FakeHost:
+        """Answer every request with `status` (and `Retry-After`, if given)."""
+        headers = {} if retry_after is None else {"retry-after": str(int(retry_after))}
+
+        def fail(request: httpx.Request) -> httpx.Response:
+            return httpx.Response(status, json={"error": "failing"}, headers=headers)
+
+        self._fault = fail
+        return self
+
+    def up(self) -> FakeHost:
+        """Back to normal: answer from the routes."""
+        self._fault = None
+        return self
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        """Record `request` and answer it (respx calls this)."""
+        self.requests.append(request)
+        if self._fault is not None:
+            return self._fault(request)
+        routes, method, path = self._routes, request.method, request.url.path
+        handler = (
+            routes.get((method, path))
+            or routes.get((method, "*"))
+            or routes.get(("*", path))
+            or routes.get(("*", "*"))
+        )
+        if handler is None:
+            return httpx.Response(
+                404,
+                json={
+                    "error": f"no route {request.method} "
+                    f"{request.url.path} on {self.host}"
+                },
+            )
+        return handler(request)
+
+    def received(
+        self, method: str | None = None, path: str | None = None
+    ) -> list[httpx.Request]:
+        """The requests this host got, optionally only those of `method` / `path`."""
+        return [
+            r
+            for r in self.requests
+            if (method is None or r.method == method.upper())
+            and (path is None or r.url.path == path)
+        ]
+
+    def assert_received(
+        self,
+        method: str,
+        path: str,
+        *,
+        times: int | None = None,
+        json: Any = ...,
+    ) -> None:
+        """Assert this host got `method path` (exactly `times` times, with `json`)."""
+        found = self.received(method, path)
+        if json is not ...:
+            found = [r for r in found if r.content and jsonlib.loads(r.content) == json]
+        if times is None and not found:
+            raise AssertionError(f"{self.host} never received {method} {path}")
+        if times is not None and len(found) != times:
+            raise AssertionError(
+                f"{self.host} received {method} {path} {len(found)} times, not {times}"
+            )
+
+
+class MockCluster:
+    """Fake hosts registered on a respx router.
+
+    Give it the host strings your code uses; `cluster[host]` is the `FakeHost`
+    to configure and inspect. Used as a context manager it starts its own
+    respx router (unless one is passed in, which the caller starts).
+    """
+
+    def __init__(
+        self, hosts: Iterable[str], router: respx.MockRouter | None = None
+    ) -> None:
+        self._own = router is None
+        self.router = (
+            router if router is not None else respx.mock(assert_all_called=False)
+        )
+        self._hosts: dict[str, FakeHost] = {}
+        for host in hosts:
+            self.add(host)
+
+    def add(self, host: str) -> FakeHost:
+        """Register one more fake host."""
+        fake = FakeHost(host)
+        url = httpx.URL(fake.url)
+        # httpx drops a scheme's default port from URLs ("api:80" -> "http://api").
+        default = {"http": 80, "https": 443}[url.scheme]
+        ports = (url.port,) if url.port not in (None, default) else (None, default)
+        self.router.route(scheme=url.scheme, host=url.host, port__in=ports).mock(
+            side_effect=fake.handle
+        )
+        self._hosts[host] = fake
+        return fake
+
+    @property
+    def hosts(self) -> list[str]:
+        """The fake hosts' strings, in order."""
+        return list(self._hosts)
+
+    def __getitem__(self, host: str) -> FakeHost:
+        return self._hosts[host]
+
+    def __iter__(self) -> Iterator[FakeHost]:
+        return iter(self._hosts.values())
+
+    def received(self) -> dict[str, int]:
+        """How many requests each host got."""
+        return {host: len(fake.requests) for host, fake in self._hosts.items()}
+
+    def __enter__(self) -> MockCluster:
+        if self._own:
+            self.router.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._own:
+            self.router.__exit__(exc_type, exc, traceback)

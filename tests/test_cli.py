@@ -1,0 +1,154 @@
+"""The `jsonrest` command line, against real servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jsonrest._cli import main
+from tests.servers import ClosedPort, JSONServer
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def run(*argv: str, tty: bool = False) -> tuple[int, str, str]:
+    out = Terminal() if tty else io.StringIO()
+    err = io.StringIO()
+    status = main(list(argv), out=out, err=err)
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_unicast_prints_compact_json_when_piped(server: JSONServer) -> None:
+    status, out, err = run(
+        "--host", server.host, "GET", "/items", "-p", "b=1", "-p", "b=2"
+    )
+    assert status == 0
+    assert err == ""
+    assert "\n" not in out.strip()
+    assert json.loads(out)["query"] == {"b": ["1", "2"]}
+
+
+def test_pretty_on_a_terminal(server: JSONServer) -> None:
+    status, out, _ = run("--host", server.host, "GET", "/echo", tty=True)
+    assert status == 0
+    assert out.startswith("{\n  ")
+
+
+def test_bodies_inline_and_from_files(server: JSONServer, tmp_path: Path) -> None:
+    status, out, _ = run("--host", server.host, "POST", "/echo", "--json", '{"a": [1]}')
+    assert status == 0
+    assert json.loads(out)["body"] == {"a": [1]}
+    body = tmp_path / "body.json"
+    body.write_text('{"from": "file"}')
+    status, out, _ = run("--host", server.host, "PUT", "/echo", "--data", f"@{body}")
+    assert status == 0
+    assert json.loads(out)["body"] == {"from": "file"}
+
+
+def test_broadcast_labels_each_host_and_sums_up(
+    servers: list[JSONServer], closed_port: ClosedPort, tmp_path: Path
+) -> None:
+    hosts = tmp_path / "hosts.txt"
+    lines = [f"{srv.host}  # a comment" for srv in servers] + ["", "# only a comment"]
+    hosts.write_text("\n".join(lines))
+    status, out, _ = run("--hosts-file", str(hosts), "--broadcast", "GET", "/echo")
+    assert status == 0
+    for srv in servers:
+        assert f"== {srv.host}: 200 OK (" in out
+    assert out.strip().splitlines()[-1].startswith("3 hosts, 3 ok, 0 failed, slowest ")
+    status, out, _ = run(
+        "--hosts-file",
+        str(hosts),
+        "--host",
+        closed_port.host,
+        "--broadcast",
+        "GET",
+        "/echo",
+    )
+    assert status == 1
+    assert f"== {closed_port.host}: failed: " in out
+    assert "4 hosts, 3 ok, 1 failed" in out
+
+
+def test_non_2xx_exits_1_with_one_line(server: JSONServer) -> None:
+    status, out, err = run("--host", server.host, "GET", "/status/404")
+    assert status == 1
+    assert json.loads(out)["status"] == 404
+    assert err.strip() == f"jsonrest: 404 Not Found from {server.host}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["GET", "/x"], "no hosts"),
+        (["--host", "h:1", "POST", "/x", "--json", "{nope"], "not valid JSON"),
+        (["--host", "h:1", "POST", "/x", "--data", "file.json"], "@FILE"),
+        (["--host", "h:1", "POST", "/x", "--data", "@/no/such/file"], "cannot read"),
+        (["--host", "h:1", "GET", "/x", "-p", "novalue"], "KEY=VALUE"),
+        (["--hosts-file", "/no/such/file", "GET", "/x"], "cannot read hosts file"),
+        (["--host", "h:1", "--timeout", "0", "GET", "/x"], "--timeout"),
+    ],
+)
+def test_usage_errors_are_one_line(argv: list[str], message: str) -> None:
+    status, out, err = run(*argv)
+    assert status == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert message in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--host", "http://h:1/path", "GET", "/x"], "a host has no path"),
+        (["--host", "h:1", "GET", "http://elsewhere/x"], "path must"),
+    ],
+)
+def test_bad_input_is_one_line(argv: list[str], message: str) -> None:
+    status, _, err = run(*argv)
+    assert status == 1
+    assert err.count("\n") == 1
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_unreachable_host(closed_port: ClosedPort) -> None:
+    status, _, err = run("--host", closed_port.host, "GET", "/x", "--timeout", "2")
+    assert status == 1
+    assert err.startswith("jsonrest: ConnectError")
+    assert err.count("\n") == 1
+
+
+def test_python_dash_m(server: JSONServer) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "jsonrest", "--host", server.host, "GET", "/echo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["method"] == "GET"
+
+
+def test_demo_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    for part in (
+        "One host: Resource",
+        "Resources",
+        "Shards.multicast",
+        "[trio]",
+        "The command line",
+        "2 hosts, 2 ok, 0 failed",
+    ):
+        assert part in out
+    assert main(["demo", "--bogus"]) == 2
