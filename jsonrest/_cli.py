@@ -9,11 +9,13 @@ jsonrest demo            # a local 3-host cluster, and calls against it
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from ._exceptions import BroadcastError, Error, StatusError
 from ._response import Response
@@ -28,8 +30,15 @@ class _Fail(Exception):
     """A clear one-line failure for stderr."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (argparse prints the usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _Fail(f"{message} (see jsonrest --help)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="jsonrest",
         description="Send a JSON request to one host (unicast, with failover) "
         "or to every host (broadcast). `jsonrest demo` starts a local demo cluster.",
@@ -162,7 +171,6 @@ def _broadcast(
     body: Any,
     params: dict[str, list[str]],
     out: TextIO,
-    err: TextIO,
 ) -> int:
     pretty = out.isatty()
     try:
@@ -186,7 +194,8 @@ def _broadcast(
         )
         _print_body(response, out, pretty)
     ok = sum(1 for r in responses.values() if r)
-    summary = f"{len(cluster)} hosts, {ok} ok, {len(cluster) - ok} failed"
+    count = len(cluster)
+    summary = f"{count} host{'s' if count != 1 else ''}, {ok} ok, {count - ok} failed"
     if responses:
         slowest = max(responses.values(), key=lambda r: r.elapsed)
         summary += f", slowest {slowest.host} ({slowest.elapsed * 1000:.1f} ms)"
@@ -203,7 +212,7 @@ def _run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
         raise _Fail("--timeout must be > 0")
     with Resources(hosts, timeout=args.timeout) as cluster:
         if args.broadcast:
-            return _broadcast(cluster, args, body, params, out, err)
+            return _broadcast(cluster, args, body, params, out)
         response = cluster.unicast(args.method, args.path, body, params=params)
         _print_body(response, out, out.isatty())
         if not response:
@@ -221,12 +230,14 @@ def main(
     argv = list(sys.argv[1:] if argv is None else argv)
     out = out or sys.stdout
     err = err or sys.stderr
-    if argv[:1] == ["demo"]:
-        from ._demo import main as demo
-
-        return demo(argv[1:])
     try:
+        if argv[:1] == ["demo"]:
+            from ._demo import main as demo
+
+            return demo(argv[1:])
         return _run(argv, out, err)
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
     except _Fail as exc:
         print(f"jsonrest: {exc}", file=err)
         return _USAGE_ERROR
@@ -236,3 +247,10 @@ def main(
     except KeyboardInterrupt:
         print("jsonrest: interrupted", file=err)
         return 130
+    except BrokenPipeError:
+        # The reader left (`jsonrest ... | head`): as other commands do, stop
+        # quietly, and point stdout at devnull so the exit flush cannot fail.
+        if out is sys.stdout:
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

@@ -7,6 +7,8 @@ stop when the demo ends.
 from __future__ import annotations
 
 import json
+import logging
+import socket
 import sys
 import threading
 import time
@@ -80,6 +82,24 @@ def cluster(size: int = 3) -> Iterator[list[str]]:
             server.server_close()
 
 
+class _DeadFirst(jsonrest.Resources):
+    """Prefers `dead` while it looks up, so the demo shows a failover every run."""
+
+    def __init__(self, hosts: list[str], dead: str) -> None:
+        super().__init__(hosts)
+        self.dead = dead
+
+    def priority(self, host: str) -> Any:
+        return (super().priority(host), host != self.dead)
+
+
+def _closed_port() -> str:
+    """A port of 127.0.0.1 nothing listens on (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{sock.getsockname()[1]}"
+
+
 def _show(label: str, value: Any) -> None:
     print(f"  {label:<52} {json.dumps(value)}")
 
@@ -149,6 +169,27 @@ def main(argv: list[str] | None = None) -> int:
                 [f"{r.host} {r.status}" for r in responses],
             )
 
+        print("\nFailover: a fourth host refuses connections (and is tried first)")
+        dead = _closed_port()
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("  log %(levelname)s: %(message)s"))
+        log = logging.getLogger("jsonrest")
+        log.addHandler(handler)
+        level = log.level
+        log.setLevel(logging.INFO)
+        try:
+            with _DeadFirst([dead, *hosts], dead=dead) as many:
+                statuses = [many.unicast("GET", "/plum").status for _ in range(6)]
+                _show("6 x Resources.unicast('GET', '/plum') statuses", statuses)
+                stats = many.stats()[dead]
+                _show(
+                    f"Resources.stats()['{dead}']",
+                    {k: stats[k] for k in ("requests", "failures", "state")},
+                )
+        finally:
+            log.removeHandler(handler)
+            log.setLevel(level)
+
         print("\nShards: keys placed on hosts, multicast to the fewest hosts")
         placement = {
             hosts[0]: ["apple", "pear"],
@@ -157,11 +198,12 @@ def main(argv: list[str] | None = None) -> int:
         }
         with jsonrest.Shards(multimap=placement) as shards:
             keys = ["apple", "pear", "plum"]
+            # Any two hosts hold all three keys: each call picks a cover at random.
             _show("Shards.cover(['apple', 'pear', 'plum'])", sorted(shards.cover(keys)))
             responses = shards.multicast(keys, "GET", "/")
             _show(
                 "Shards.multicast(keys, 'GET', '/') answered by",
-                [r()["node"] for r in responses],
+                sorted(r.host for r in responses),
             )
 
         print("\nThe awaitable twins, on asyncio and on trio")

@@ -57,7 +57,10 @@ def parse_host(host: str) -> Host:
         raise ValueError(
             f"invalid host {host!r}: bad host name (write IPv6 as [addr]:port)"
         )
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:  # unbalanced or invalid [brackets]
+        raise ValueError(f"invalid host {host!r}: {exc}") from None
     if parts.path not in ("", "/"):
         raise ValueError(f"invalid host {host!r}: a host has no path")
     if parts.query or parts.fragment or "?" in text or "#" in text:

@@ -9,6 +9,8 @@ from typing import Any, NamedTuple
 
 import httpx
 
+from ._request import check_headers
+
 __all__ = [
     "DEFAULT_LIMIT",
     "DEFAULT_MAX_BODY",
@@ -68,6 +70,9 @@ def client_options(options: dict[str, Any]) -> Options:
         raise ValueError(
             f"timeout must be seconds > 0, None or httpx.Timeout: {timeout!r}"
         )
+    if options.get("headers"):
+        # Default headers are checked as a call's are: before any traffic.
+        check_headers(httpx.Headers(options["headers"]))
     options["timeout"] = timeout
     # max_connections stays unbounded: a full pool would queue requests inside
     # httpx, where jsonrest could not see or balance them.

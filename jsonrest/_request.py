@@ -15,7 +15,9 @@ __all__ = ["IDEMPOTENT", "Request", "check_headers", "encode_json", "prepare"]
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_BAD_VALUE = re.compile(r"[\r\n\x00]")
+# Control characters (CR, LF and NUL above all: header injection), except
+# HTAB; and leading or trailing blanks, which h11 refuses only when sending.
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|^[ \t]|[ \t]$")
 _JSON_HEADERS = {"content-type": "application/json"}
 
 Headers = Mapping[str, str] | httpx.Headers
@@ -44,10 +46,13 @@ def encode_json(body: Any) -> bytes:
     except (TypeError, ValueError) as exc:
         # Circular references and NaN raise ValueError; both mean "not JSON".
         raise TypeError(f"body is not JSON serializable: {exc}") from exc
+    except RecursionError as exc:
+        raise ValueError("body is nested too deeply to encode as JSON") from exc
 
 
 def check_headers(headers: Headers) -> None:
-    """Refuse header names that are not tokens and values with CR, LF or NUL."""
+    """Refuse header names that are not tokens, and values with CR, LF, another
+    control character or a leading or trailing blank."""
     items = headers.items()
     for name, value in items:
         if not isinstance(name, str) or not _TOKEN.match(name):
@@ -55,7 +60,10 @@ def check_headers(headers: Headers) -> None:
         if not isinstance(value, str):
             raise TypeError(f"header {name!r} value must be a str, not {type(value)}")
         if _BAD_VALUE.search(value):
-            raise ValueError(f"header {name!r} value contains CR, LF or NUL")
+            raise ValueError(
+                f"header {name!r} value contains CR, LF or another control "
+                "character, or begins or ends with a blank"
+            )
 
 
 def prepare(
@@ -74,10 +82,22 @@ def prepare(
         raise ValueError(f"invalid method {method!r}")
     target = check_path(path)
     if params:
-        query = str(httpx.QueryParams(params))
+        try:
+            query = str(httpx.QueryParams(params))
+        except (TypeError, ValueError):
+            raise
+        except Exception as exc:  # httpx trips on some bad types (5, ("a",))
+            raise TypeError(
+                "params must be a mapping, a list of pairs or a query string, "
+                f"not {type(params).__name__}"
+            ) from exc
         if query:
             target += ("&" if "?" in target else "?") + query
     if headers:
+        if not isinstance(headers, (Mapping, httpx.Headers)):
+            raise TypeError(
+                f"headers must be a mapping or httpx.Headers, not {type(headers)}"
+            )
         check_headers(headers)
     content = None
     if body is not None:

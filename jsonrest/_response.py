@@ -86,7 +86,9 @@ class Response:
         if is_json(content_type):
             try:
                 return json.loads(self.body)
-            except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            # JSONDecodeError, UnicodeDecodeError, and RecursionError for
+            # arrays or objects nested deeper than the interpreter's stack.
+            except (ValueError, RecursionError) as exc:
                 if not self:
                     return self.body.decode("utf-8", "replace")
                 raise DecodeError(
@@ -96,7 +98,9 @@ class Response:
                 ) from exc
         try:
             return self.body.decode(_charset(content_type), "replace")
-        except LookupError:  # an unknown charset name
+        # An unknown charset name, or a codec that is not a plain text encoding
+        # ("idna", "punycode", "undefined") and fails even with "replace".
+        except (LookupError, ValueError):
             return self.body.decode("utf-8", "replace")
 
     def __call__(self) -> Any:

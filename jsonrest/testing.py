@@ -12,17 +12,21 @@
 
 Nothing touches the network: every request to a fake host is answered by
 respx (install it: `pip install jsonrest[testing]`). It works the same for the
-blocking and the awaitable classes. The pytest plugin that ships with jsonrest
-provides the `jsonrest_cluster` fixture, a factory of MockClusters.
+blocking and the awaitable classes, on asyncio and trio. The pytest plugin
+that ships with jsonrest provides the `jsonrest_cluster` fixture, a factory of
+MockClusters.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json as jsonlib
-from collections.abc import Callable, Iterable, Iterator
+import time
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeAlias
 
+import anyio
 import httpx
 import respx
 
@@ -31,6 +35,43 @@ from ._hosts import parse_host
 __all__ = ["FakeHost", "MockCluster"]
 
 Handler = Callable[[httpx.Request], httpx.Response]
+# What a fake host gives respx: a response, or in an async call (`slow(delay)`)
+# a coroutine that respx awaits.
+Answer: TypeAlias = "httpx.Response | Coroutine[Any, Any, httpx.Response]"
+
+
+def _in_async_call() -> bool:
+    """Whether the request comes from an awaitable client (a running event loop)."""
+    try:
+        import sniffio
+    except ImportError:  # without sniffio there is no trio: only asyncio is possible
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return True
+    try:
+        sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return False
+    return True
+
+
+def _after(seconds: float, then: Callable[[], httpx.Response]) -> Answer:
+    """`then()` after `seconds`, waiting the way the calling client can."""
+    if _in_async_call():
+
+        async def later() -> httpx.Response:
+            await anyio.sleep(seconds)
+            return then()
+
+        return later()
+    time.sleep(seconds)
+    return then()
+
+
+def _timed_out(request: httpx.Request) -> httpx.Response:
+    raise httpx.ReadTimeout("timed out (jsonrest.testing)", request=request)
 
 
 class FakeHost:
@@ -41,7 +82,7 @@ class FakeHost:
         self.url = parse_host(host).url
         self.requests: list[httpx.Request] = []
         self._routes: dict[tuple[str, str], Handler] = {}
-        self._fault: Callable[[httpx.Request], httpx.Response] | None = None
+        self._fault: Callable[[httpx.Request], Answer] | None = None
 
     def __repr__(self) -> str:
         return f"<FakeHost {self.host}>"
@@ -83,13 +124,30 @@ class FakeHost:
         self._fault = refuse
         return self
 
-    def slow(self) -> FakeHost:
-        """Time out every request after it was sent (`httpx.ReadTimeout`)."""
+    def slow(self, delay: float | None = None) -> FakeHost:
+        """Answer late, or not at all.
 
-        def stall(request: httpx.Request) -> httpx.Response:
-            raise httpx.ReadTimeout("timed out (jsonrest.testing)", request=request)
+        With no `delay`, every request times out at once (`httpx.ReadTimeout`,
+        as if the host never answered) so tests stay fast. With a `delay` in
+        seconds, each request waits that long and is then answered from the
+        routes; when the delay exceeds the request's read timeout it waits for
+        the timeout and then raises `httpx.ReadTimeout`. The wait uses the
+        running event loop (asyncio or trio) in the awaitable classes and
+        `time.sleep` in the blocking ones (so a blocking class called straight
+        from a coroutine cannot be made slow with a delay).
+        """
+        if delay is not None and delay < 0:
+            raise ValueError("delay must be >= 0")
 
-        self._fault = stall
+        def late(request: httpx.Request) -> Answer:
+            timeout = request.extensions.get("timeout", {}).get("read")
+            if delay is None:
+                return _timed_out(request)
+            if timeout is not None and delay > timeout:
+                return _after(timeout, lambda: _timed_out(request))
+            return _after(delay, lambda: self._answer(request))
+
+        self._fault = late
         return self
 
     def failing(self, status: int = 503, retry_after: float | None = None) -> FakeHost:
@@ -107,11 +165,14 @@ class FakeHost:
         self._fault = None
         return self
 
-    def handle(self, request: httpx.Request) -> httpx.Response:
+    def handle(self, request: httpx.Request) -> Answer:
         """Record `request` and answer it (respx calls this)."""
         self.requests.append(request)
         if self._fault is not None:
             return self._fault(request)
+        return self._answer(request)
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
         routes, method, path = self._routes, request.method, request.url.path
         handler = (
             routes.get((method, path))

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import queue
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -95,6 +98,10 @@ def test_non_2xx_exits_1_with_one_line(server: JSONServer) -> None:
         (["--host", "h:1", "GET", "/x", "-p", "novalue"], "KEY=VALUE"),
         (["--hosts-file", "/no/such/file", "GET", "/x"], "cannot read hosts file"),
         (["--host", "h:1", "--timeout", "0", "GET", "/x"], "--timeout"),
+        (["--host", "h:1", "GET"], "required: PATH"),
+        (["--host", "h:1", "GET", "/x", "--bogus"], "unrecognized arguments"),
+        (["--host", "h:1", "--timeout", "soon", "GET", "/x"], "invalid float"),
+        (["--host", "h:1", "--broadcast", "--unicast", "GET", "/x"], "not allowed"),
     ],
 )
 def test_usage_errors_are_one_line(argv: list[str], message: str) -> None:
@@ -103,6 +110,18 @@ def test_usage_errors_are_one_line(argv: list[str], message: str) -> None:
     assert out == ""
     assert err.count("\n") == 1
     assert message in err
+
+
+def test_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    assert "--broadcast" in capsys.readouterr().out
+
+
+def test_broadcast_to_one_host_with_a_failing_status(server: JSONServer) -> None:
+    status, out, _ = run("--host", server.host, "--broadcast", "GET", "/status/503")
+    assert status == 1
+    assert f"== {server.host}: 503 Service Unavailable (" in out
+    assert out.strip().splitlines()[-1].startswith("1 host, 0 ok, 1 failed, slowest")
 
 
 @pytest.mark.parametrize(
@@ -145,6 +164,7 @@ def test_demo_runs(capsys: pytest.CaptureFixture[str]) -> None:
     for part in (
         "One host: Resource",
         "Resources",
+        "failing over",
         "Shards.multicast",
         "[trio]",
         "The command line",
@@ -152,3 +172,59 @@ def test_demo_runs(capsys: pytest.CaptureFixture[str]) -> None:
     ):
         assert part in out
     assert main(["demo", "--bogus"]) == 2
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="stops the demo with SIGINT")
+def test_the_cli_against_demo_serve() -> None:
+    """A new user's first session: start the demo cluster, then query it."""
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "jsonrest", "demo", "--serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert demo.stdout is not None
+    threading.Thread(
+        target=lambda: [lines.put(line) for line in demo.stdout or ()], daemon=True
+    ).start()
+    try:
+        banner = lines.get(timeout=30)
+        hint = lines.get(timeout=30)
+        assert banner.startswith("demo cluster on ")
+        hosts = banner.split(" on ", 1)[1].split(" (", 1)[0].split()
+        assert len(hosts) == 3
+        assert all(host.startswith("127.0.0.1:") for host in hosts)
+        argv = hint.removeprefix("try: jsonrest ").split()
+        status, out, err = run(*argv)
+        assert (status, err) == (0, "")
+        for host in hosts:
+            assert f"== {host}: 200 OK (" in out
+        assert "3 hosts, 3 ok, 0 failed, slowest 127.0.0.1:" in out
+    finally:
+        demo.send_signal(signal.SIGINT)
+        try:
+            _, stderr = demo.communicate(timeout=30)
+        finally:
+            demo.kill()
+    assert demo.returncode == 0
+    assert "Traceback" not in stderr
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(server: JSONServer) -> None:
+    """`jsonrest ... | head -c 10`: the pipe closes while the body is printed."""
+    argv = ["--host", server.host, "GET", "/big/2000000"]  # past any pipe buffer
+    command = subprocess.Popen(
+        [sys.executable, "-m", "jsonrest", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert command.stdout is not None
+    try:
+        assert len(command.stdout.read(10)) == 10
+        command.stdout.close()
+        _, stderr = command.communicate(timeout=60)
+    finally:
+        command.kill()
+    assert command.returncode == 1
+    assert stderr == b""

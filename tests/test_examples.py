@@ -1,8 +1,27 @@
-"""Every Python example in README.md and docs/ runs, against a MockCluster."""
+"""Every Python example in README.md and docs/*.md runs.
+
+The convention, so examples read as real code and still run without servers:
+
+- An example that imports `jsonrest.testing` sets up its own fake hosts and
+  runs as it is.
+- An example that defines `test_*` functions is a pytest example: it runs,
+  then each test is called with the fixtures it names (`jsonrest_cluster`, a
+  MockCluster factory; `respx_mock`, the respx router), all on one router.
+- Any other example runs against a MockCluster holding every host literal it
+  contains (a quoted `name:port` or `http(s)://name:port`); each host answers
+  every request with 200 and `{"host": ...}`. So write hosts with a port.
+
+Blocks tagged `sh`, `text` or anything but `python` are not run.
+docs/results.md is a copy of benchmarks/RESULTS.md made by `nox -s docs`, not
+documentation source, so it is skipped.
+"""
 
 from __future__ import annotations
 
+import inspect
+import logging
 import re
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,9 +30,13 @@ import respx
 from jsonrest.testing import MockCluster
 
 ROOT = Path(__file__).resolve().parent.parent
-FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+GENERATED = {"results.md"}
+FILES = [
+    ROOT / "README.md",
+    *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name not in GENERATED),
+]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
-HOST = re.compile(r"""["'](?:https?://)?([A-Za-z][\w.-]*:\d{2,5})["']""")
+HOST = re.compile(r"""["']((?:https?://)?[A-Za-z][\w.-]*:\d{2,5})["']""")
 
 EXAMPLES = [
     pytest.param(code, id=f"{path.name}:{text[: match.start()].count(chr(10)) + 1}")
@@ -25,23 +48,52 @@ EXAMPLES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """An example may configure logging; leave the next test as it was."""
+    root, ours = logging.getLogger(), logging.getLogger("jsonrest")
+    saved = root.handlers[:], root.level, ours.level
+    yield
+    for handler in root.handlers[:]:
+        if handler not in saved[0]:
+            root.removeHandler(handler)
+    root.setLevel(saved[1])
+    ours.setLevel(saved[2])
+
+
 def test_there_are_examples() -> None:
-    assert len(EXAMPLES) >= 8
+    assert len(EXAMPLES) >= 12
+
+
+def test_host_literals_are_found() -> None:
+    code = 'Resources(["a-1:80", "https://b.example:9243"]); get("/x:1")'
+    assert HOST.findall(code) == ["a-1:80", "https://b.example:9243"]
+
+
+def _fixtures(router: respx.MockRouter) -> dict[str, object]:
+    def factory(hosts: Iterable[str]) -> MockCluster:
+        return MockCluster(hosts, router=router)
+
+    return {"jsonrest_cluster": factory, "respx_mock": router}
 
 
 @pytest.mark.parametrize("code", EXAMPLES)
 def test_example_runs(code: str) -> None:
     namespace: dict[str, object] = {"__name__": "example"}
-    if "jsonrest.testing" in code and "def test_" not in code:
+    is_test = "def test_" in code
+    if "jsonrest.testing" in code and not is_test:
         exec(compile(code, "example", "exec"), namespace)  # it mocks by itself
         return
     with respx.mock(assert_all_called=False) as router:
-        if "def test_" not in code:  # a test example sets up its own fake hosts
+        if not is_test:
             cluster = MockCluster(sorted(set(HOST.findall(code))), router=router)
             for fake in cluster:
                 fake.route("*", "*", json={"host": fake.host})
         exec(compile(code, "example", "exec"), namespace)
+        fixtures = _fixtures(router)
         tests = [f for name, f in namespace.items() if name.startswith("test_")]
         for test in tests:
             assert callable(test)
-            test(lambda hosts: MockCluster(hosts, router=router))
+            call: Callable[..., object] = test
+            wanted = inspect.signature(call).parameters
+            call(**{name: fixtures[name] for name in wanted})

@@ -1,10 +1,18 @@
-"""jsonrest.testing as a downstream project uses it: respx, no sockets."""
+"""jsonrest.testing as a downstream project uses it: respx, no sockets.
+
+Only jsonrest's public API, jsonrest.testing, respx and pytest: this file could
+sit in any project that depends on jsonrest[testing].
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 
+import anyio
+import httpx
 import pytest
+import respx
 
 import jsonrest
 from jsonrest.testing import MockCluster
@@ -91,3 +99,105 @@ def test_the_pytest_fixture(
     ) as kv:
         assert kv.unicast("users", "GET", "/users/7")() == {"id": 7}
     assert sum(cluster.received().values()) == 1
+
+
+@pytest.mark.anyio
+async def test_async_resources_fail_over_and_broadcast() -> None:
+    with MockCluster(HOSTS) as cluster:
+        cluster[HOSTS[0]].down()
+        for fake in list(cluster)[1:]:
+            fake.route("POST", "/docs", status=201, json={"id": fake.host})
+        async with jsonrest.AsyncResources(cluster.hosts, retries=2) as search:
+            for _ in range(5):
+                response = await search.unicast("POST", "/docs", {"title": "plum"})
+                assert response.status == 201
+                assert response.host in HOSTS[1:]
+            with pytest.raises(jsonrest.BroadcastError) as info:
+                await search.broadcast("POST", "/docs", {"title": "pear"})
+        assert sorted(info.value.responses) == sorted(HOSTS[1:])
+        assert isinstance(info.value.exceptions[0], jsonrest.TransportError)
+        assert info.value.exceptions[0].host == HOSTS[0]
+        # A refused connection sent nothing, so even a POST may go elsewhere;
+        # every POST reached exactly one live host.
+        live = [cluster[host] for host in HOSTS[1:]]
+        assert sum(len(fake.received("POST", "/docs")) for fake in live) == 5 + 2
+
+
+def test_slow_with_a_delay_answers_late_or_times_out() -> None:
+    with MockCluster(HOSTS[:2]) as cluster:
+        for fake in cluster:
+            fake.route("GET", "/_health", json=fake.host)
+        cluster[HOSTS[0]].slow(0.2)
+        with jsonrest.Resources(cluster.hosts, timeout=5.0) as search:
+            start = time.perf_counter()
+            responses = search.broadcast("GET", "/_health")
+            took = time.perf_counter() - start
+            assert [r() for r in responses] == HOSTS[:2]
+            assert 0.2 <= took < 3  # the hosts answer in parallel
+            assert responses[0].elapsed >= 0.2
+        with (
+            jsonrest.Resources(cluster.hosts, timeout=0.05) as search,
+            pytest.raises(jsonrest.Timeout),
+        ):
+            search.unicast("GET", "/_health", hosts=[HOSTS[0]])
+
+
+@pytest.mark.anyio
+async def test_slow_with_a_delay_in_async_calls_and_deadlines() -> None:
+    with MockCluster(HOSTS[:2]) as cluster:
+        for fake in cluster:
+            fake.route("GET", "/_health", json=fake.host)
+        cluster[HOSTS[0]].slow(10)
+        async with jsonrest.AsyncResources(cluster.hosts, timeout=5.0) as search:
+            with anyio.fail_after(3):  # the slow host must not block the others
+                with pytest.raises(jsonrest.Timeout, match="deadline"):
+                    await search.unicast(
+                        "GET", "/_health", hosts=[HOSTS[0]], deadline=0.1
+                    )
+                response = await search.unicast("GET", "/_health", hosts=[HOSTS[1]])
+                assert response() == HOSTS[1]
+        cluster[HOSTS[0]].slow()  # no delay: a read timeout at once
+        async with jsonrest.AsyncResources(cluster.hosts) as search:
+            with anyio.fail_after(3):
+                with pytest.raises(jsonrest.BroadcastError) as info:
+                    await search.broadcast("GET", "/_health")
+        assert isinstance(info.value.exceptions[0], jsonrest.Timeout)
+        assert search.stats()[HOSTS[0]]["state"] == "down"
+
+
+def test_sharing_a_router_with_other_mocks(respx_mock: respx.MockRouter) -> None:
+    """The cluster's hosts and any other respx route live on one router."""
+    token = respx_mock.post("https://auth.example/token").respond(json={"t": "abc"})
+    cluster = MockCluster(["kv-1:8080", "kv-2:8080"], router=respx_mock)
+    for fake in cluster:
+        fake.route(
+            "GET",
+            "/users/7",
+            handler=lambda request: httpx.Response(
+                200 if request.headers.get("authorization") == "Bearer abc" else 401,
+                json={"id": 7},
+            ),
+        )
+    bearer = httpx.post("https://auth.example/token").json()["t"]
+    headers = {"Authorization": f"Bearer {bearer}"}
+    with jsonrest.Shards(
+        multimap={"kv-1:8080": ["users"], "kv-2:8080": ["users"]}, headers=headers
+    ) as kv:
+        responses = kv.broadcast("users", "GET", "/users/7")
+    assert [r.status for r in responses] == [200, 200]
+    assert token.call_count == 1
+    assert cluster.received() == {"kv-1:8080": 1, "kv-2:8080": 1}
+
+
+@pytest.mark.anyio
+async def test_the_pytest_fixture_in_async_tests(
+    jsonrest_cluster: Callable[[Iterable[str]], MockCluster],
+) -> None:
+    cluster = jsonrest_cluster(HOSTS)
+    for fake in cluster:
+        fake.route("*", "/ping", json="pong")
+    async with jsonrest.AsyncResource(HOSTS[2]) as one:
+        assert await one.get("/ping") == "pong"
+        assert await one.delete("/ping") == "pong"
+    cluster[HOSTS[2]].assert_received("DELETE", "/ping", times=1)
+    assert cluster.received() == {HOSTS[0]: 0, HOSTS[1]: 0, HOSTS[2]: 2}

@@ -21,6 +21,8 @@ from .._response import Response
 
 __all__ = ["AsyncResource"]
 
+_CREDENTIALS = ("authorization", "proxy-authorization", "cookie")
+
 
 class AsyncResource:
     """A JSON client for one host, over one pooled `httpx.AsyncClient`.
@@ -38,6 +40,8 @@ class AsyncResource:
     def __init__(self, host: str, **options: Any) -> None:
         self.host = host
         self.url = parse_host(host).url
+        origin = httpx.URL(self.url)
+        self._origin = (origin.scheme, origin.host, origin.port)
         own = client_options(options)
         self.max_body = own.max_body
         self._options = own.client
@@ -64,9 +68,20 @@ class AsyncResource:
                 if self._closed:
                     raise RuntimeError(f"{self!r} is closed")
                 if self._client is None:
-                    self._client = httpx.AsyncClient(**self._client_options())
+                    client = httpx.AsyncClient(**self._client_options())
+                    client.event_hooks["request"].append(self._keep_credentials)
+                    self._client = client
                 client = self._client
         return client
+
+    async def _keep_credentials(self, request: httpx.Request) -> None:
+        # A followed redirect may lead to another host. httpx drops the
+        # Authorization header there, but fills Cookie from the client's jar,
+        # where cookies given as an option match every host: strip both.
+        url = request.url
+        if (url.scheme, url.host, url.port) != self._origin:
+            for name in _CREDENTIALS:
+                request.headers.pop(name, None)
 
     def _client_options(self) -> dict[str, Any]:
         options = self._options
@@ -110,13 +125,16 @@ class AsyncResource:
         if self._closed:
             raise RuntimeError(f"{self!r} is closed")
         extra = {} if timeout is None else {"timeout": timeout}
-        http_request = client.build_request(
-            request.method,
-            self.url + request.target,
-            content=request.content,
-            headers=request.headers,
-            **extra,
-        )
+        try:
+            http_request = client.build_request(
+                request.method,
+                self.url + request.target,
+                content=request.content,
+                headers=request.headers,
+                **extra,
+            )
+        except httpx.InvalidURL as exc:  # too long: the caller's path or params
+            raise ValueError(f"invalid request URL: {exc}") from exc
         start = time.perf_counter()
         try:
             http_response = await client.send(http_request, stream=True)
