@@ -58,9 +58,17 @@ def bench(session: nox.Session) -> None:
     """Benchmarks against raw httpx and peers; writes benchmarks/RESULTS.md.
 
     Starts nginx (installing Debian's package when missing and run as root) or
-    a Python server on 127.0.0.1. `nox -s bench -- --quick` for a smoke run.
+    a Python server on 127.0.0.1. `nox -s bench -- --quick` for a smoke run
+    (written to a temporary directory), `-- --parts 1,3` for some parts only;
+    `python -m benchmarks.smoke` checks the servers and clients in seconds.
     """
     session.install(
-        ".[fast]", "trio", "requests", "aiohttp", "elastic-transport", "matplotlib"
+        ".[fast]",
+        "trio",
+        "requests",
+        "aiohttp",
+        "elastic-transport",
+        "matplotlib",
+        "pyinstrument",
     )
     session.run("python", "-m", "benchmarks", *session.posargs)

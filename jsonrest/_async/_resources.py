@@ -347,6 +347,7 @@ class AsyncResources(Mapping[str, AsyncResource]):
             else:
                 raise outcome
         if errors:
+            self._check_open()  # closed under us: that, not the hosts, failed
             raise BroadcastError(
                 f"{len(errors)} of {len(targets)} hosts failed: "
                 + ", ".join(getattr(e, "host", "?") for e in errors),
