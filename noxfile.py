@@ -18,6 +18,38 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def soak(session: nox.Session) -> None:
+    """The long fault campaign: about 10 minutes on threads, asyncio and trio.
+
+    `nox -s soak -- 120` runs 120 s in all instead. The header and each
+    campaign's closing table go to tests/reliability/SOAK.md.
+    """
+    import datetime
+    import pathlib
+
+    session.install(".", *TEST_DEPS)
+    total = float(session.posargs[0]) if session.posargs else 600.0
+    each = total / 3  # the campaign runs once per runtime
+    version = session.run(
+        "python", "-c", "import platform; print(platform.python_version())", silent=True
+    )
+    now = datetime.datetime.now(datetime.timezone.utc)
+    pathlib.Path("tests/reliability/SOAK.md").write_text(
+        "# Soak: the fault campaign, long\n\n"
+        f"{now:%Y-%m-%d %H:%M} UTC, Python {str(version).strip()}, {each:.0f} s on "
+        "each of threads, asyncio and trio (`nox -s soak`).\n\n"
+    )
+    session.run(
+        "pytest",
+        "-q",
+        "-s",
+        "tests/reliability/_sync/test_campaign.py",
+        "tests/reliability/_async/test_campaign.py",
+        env={"JSONREST_SOAK_SECONDS": str(each)},
+    )
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff lint and format check (the generated twin is linted, not formatted)."""
     session.install("ruff")
@@ -70,5 +102,6 @@ def bench(session: nox.Session) -> None:
         "elastic-transport",
         "matplotlib",
         "pyinstrument",
+        "py-spy",
     )
     session.run("python", "-m", "benchmarks", *session.posargs)

@@ -1,7 +1,8 @@
 """What truly differs between the twins, as hand-written async and sync pairs.
 
 The generated sync twin only renames `AsyncWorkers` to `Workers`, `AsyncGate`
-to `Gate` and `async_cancel_after` to `cancel_after`; the rest is shared code.
+to `Gate`, `async_cancel_after` to `cancel_after` and `async_shield` to
+`shield`; the rest is shared code.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ __all__ = [
     "NoScope",
     "Workers",
     "async_cancel_after",
+    "async_shield",
     "cancel_after",
+    "shield",
 ]
 
 T = TypeVar("T")
@@ -74,9 +77,14 @@ class Workers:
         self.max_workers = max_workers or 64
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._closed = False
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
+            if self._closed:
+                # A call that raced with close() must not start a new pool
+                # that nothing would ever shut down.
+                raise RuntimeError("the worker pool is closed")
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(
                     self.max_workers, thread_name_prefix="jsonrest"
@@ -110,6 +118,7 @@ class Workers:
     def close(self) -> None:
         """Stop the threads once the calls they run have ended."""
         with self._lock:
+            self._closed = True
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True)
@@ -171,6 +180,16 @@ class NoScope:
 
     def __exit__(self, *exc_info: object) -> None:
         return None
+
+
+def async_shield() -> anyio.CancelScope:
+    """A scope that cancellation from outside cannot interrupt: for cleanup."""
+    return anyio.CancelScope(shield=True)
+
+
+def shield() -> NoScope:
+    """Nothing interrupts a thread: there is nothing to shield it from."""
+    return NoScope()
 
 
 def async_cancel_after(seconds: float | None) -> anyio.CancelScope:

@@ -55,10 +55,24 @@ def classify(exc: BaseException) -> Fault:
     return Fault.LOCAL
 
 
+def _detail(exc: BaseException) -> str:
+    # On trio a failed TLS handshake surfaces as an httpx error with no message,
+    # wrapping a BrokenResourceError with none either: the reason (say
+    # CERTIFICATE_VERIFY_FAILED) is further down the chain.
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if str(cause):
+            return str(cause)
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return type(exc).__name__
+
+
 def as_error(exc: httpx.HTTPError, host: str, status: int = 0) -> Error:
     """The jsonrest error for an httpx exception raised while talking to `host`."""
     name = type(exc).__name__
-    detail = str(exc) or name
+    detail = _detail(exc)
     if isinstance(exc, httpx.DecodingError):
         return DecodeError(
             f"bad content-encoding from {host}: {detail}", host=host, status=status

@@ -14,7 +14,8 @@ from ._hosts import check_path
 __all__ = ["IDEMPOTENT", "Request", "check_headers", "encode_json", "prepare"]
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# \Z, not $: "$" also matches before a final newline ("X-A\n", "GET\n").
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 # Control characters (CR, LF and NUL above all: header injection), except
 # HTAB; and leading or trailing blanks, which h11 refuses only when sending.
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|^[ \t]|[ \t]$")

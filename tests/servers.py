@@ -11,6 +11,7 @@ import collections
 import gzip
 import json
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -112,6 +113,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, b"{not json", "application/json")
         elif route == "big":
             self._reply(200, b"x" * int(parts[1]), "text/plain")
+        elif route == "redirect":
+            # /redirect?to=<url>[&status=<code>][&cookie=<name=value>]
+            extra = {"Location": query["to"][0]}
+            if "cookie" in query:
+                extra["Set-Cookie"] = query["cookie"][0] + "; Path=/"
+            status = int(query.get("status", ["302"])[0])
+            self._json(status, {"redirect": True, "host": owner.host}, **extra)
         else:
             try:
                 body = json.loads(raw) if raw else None
@@ -135,6 +143,17 @@ class _Handler(BaseHTTPRequestHandler):
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     owner: JSONServer
+    tls: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, address = super().get_request()
+        if self.tls is not None:
+            # The handshake happens at the handler's first read, in its own
+            # thread: a client that rejects the certificate stalls nothing.
+            conn = self.tls.wrap_socket(
+                conn, server_side=True, do_handshake_on_connect=False
+            )
+        return conn, address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # dropped connections are the point of some routes
@@ -146,10 +165,12 @@ class JSONServer:
     Routes: `/echo` (anything else echoes method, path, query, headers and body),
     `/status/<code>[?retry_after=S]`, `/sleep/<seconds>`, `/gzip`, `/text`,
     `/empty[/<code>]`, `/badjson`, `/big/<bytes>`, `/drop` (reads the request,
-    then closes without a reply).
+    then closes without a reply), `/redirect?to=<url>[&status=<code>]
+    [&cookie=<name=value>]`. With `tls` (a server-side SSLContext) it speaks
+    HTTPS.
     """
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, tls: ssl.SSLContext | None = None) -> None:
         self.delay = delay
         self.requests: list[tuple[str, str]] = []
         self.ids: collections.Counter[str] = collections.Counter()
@@ -160,6 +181,7 @@ class JSONServer:
         self._lock = threading.Lock()
         self._server = _HTTPServer((LOCALHOST, 0), _Handler)
         self._server.owner = self
+        self._server.tls = tls
         self.port = self._server.server_address[1]
         self.host = f"{LOCALHOST}:{self.port}"
         self._thread = threading.Thread(

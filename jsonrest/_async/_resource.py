@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from .._concurrency import AsyncGate
-from .._exceptions import BodyTooLarge
+from .._concurrency import AsyncGate, async_shield
+from .._exceptions import BodyTooLarge, Timeout
 from .._faults import as_error
 from .._hosts import parse_host
 from .._options import client_options
@@ -55,6 +55,7 @@ class AsyncResource:
         self.tls: Callable[[], ssl.SSLContext] | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._active = 0  # requests inside the client right now
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.host!r})"
@@ -109,21 +110,47 @@ class AsyncResource:
         """
         return await self.send(prepare(method, path, body, params, headers))
 
-    async def send(self, request: Request, timeout: Any = None) -> Response:
-        """Send a prepared `Request` to this host; `timeout` overrides the option."""
+    async def send(
+        self, request: Request, timeout: Any = None, expires: float | None = None
+    ) -> Response:
+        """Send a prepared `Request` to this host; `timeout` overrides the option.
+
+        `expires` (a `time.monotonic()` value) bounds the whole exchange: a body
+        still arriving then, however steadily, raises `Timeout`.
+        """
         gate = self._gate
         if gate is None:
-            return await self._send(request, timeout)
+            return await self._send(request, timeout, expires)
         try:
             async with gate:
-                return await self._send(request, timeout)
+                return await self._send(request, timeout, expires)
         except httpx.PoolTimeout as exc:  # raised by the gate itself
             raise as_error(exc, self.host) from exc
 
-    async def _send(self, request: Request, timeout: Any) -> Response:
+    async def _send(
+        self, request: Request, timeout: Any, expires: float | None
+    ) -> Response:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"{self!r} is closed")
+            self._active += 1
+        try:
+            return await self._exchange(request, timeout, expires)
+        finally:
+            with self._lock:
+                self._active -= 1
+                last = self._closed and not self._active
+                client = self._client if last else None
+                if last:
+                    self._client = None
+            if client is not None:  # closed while we ran: we close the pool
+                with async_shield():
+                    await client.aclose()
+
+    async def _exchange(
+        self, request: Request, timeout: Any, expires: float | None
+    ) -> Response:
         client = self.client
-        if self._closed:
-            raise RuntimeError(f"{self!r} is closed")
         extra = {} if timeout is None else {"timeout": timeout}
         try:
             http_request = client.build_request(
@@ -141,7 +168,7 @@ class AsyncResource:
         except httpx.HTTPError as exc:
             raise as_error(exc, self.host) from exc
         try:
-            body = await self._read(http_response)
+            body = await self._read(http_response, expires)
         except httpx.HTTPError as exc:
             raise as_error(exc, self.host, http_response.status_code) from exc
         finally:
@@ -155,16 +182,25 @@ class AsyncResource:
             elapsed=time.perf_counter() - start,
         )
 
-    async def _read(self, http_response: httpx.Response) -> bytes:
+    async def _read(
+        self, http_response: httpx.Response, expires: float | None
+    ) -> bytes:
         limit = self.max_body
-        if limit is None:
+        if limit is None and expires is None:
             return await http_response.aread()
         chunks = []
         size = 0
+        cut = ""  # why the body was cut short: "large" or "late"
         try:
             async for chunk in http_response.aiter_bytes():
                 size += len(chunk)
-                if size > limit:
+                if limit is not None and size > limit:
+                    cut = "large"
+                elif expires is not None and time.monotonic() > expires:
+                    # Each read came within its timeout, but the body as a
+                    # whole outlasts the call's deadline (a dribbling host).
+                    cut = "late"
+                if cut:
                     # Closing the stream, then reading on, ends httpx's chain of
                     # generators with an error rather than abandoning it half-run
                     # (trio warns about abandoned async generators).
@@ -172,10 +208,16 @@ class AsyncResource:
                 else:
                     chunks.append(chunk)
         except httpx.HTTPError:
-            if size <= limit:
+            if not cut:
                 raise
-        if size > limit:
+        if cut == "large":
+            assert limit is not None
             raise BodyTooLarge(self.host, limit)
+        if cut == "late":
+            raise Timeout(
+                f"deadline exceeded reading the response from {self.host}",
+                host=self.host,
+            )
         return b"".join(chunks)
 
     async def __call__(
@@ -206,10 +248,17 @@ class AsyncResource:
         return await self("PATCH", path, body, **params)
 
     async def aclose(self) -> None:
-        """Close the connection pool; later calls raise `RuntimeError`."""
+        """Close the connection pool; later calls raise `RuntimeError`.
+
+        Requests in flight are not cut off: the pool closes when the last of
+        them ends. (Closing it under them would strand connections they are
+        opening, and in threads close sockets that another thread is using.)
+        """
         with self._lock:
             self._closed = True
-            client, self._client = self._client, None
+            client = None
+            if not self._active:
+                client, self._client = self._client, None
         if client is not None:
             await client.aclose()
 

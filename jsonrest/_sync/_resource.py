@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from .._concurrency import Gate
-from .._exceptions import BodyTooLarge
+from .._concurrency import Gate, shield
+from .._exceptions import BodyTooLarge, Timeout
 from .._faults import as_error
 from .._hosts import parse_host
 from .._options import client_options
@@ -57,6 +57,7 @@ class Resource:
         self.tls: Callable[[], ssl.SSLContext] | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._active = 0  # requests inside the client right now
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.host!r})"
@@ -111,21 +112,47 @@ class Resource:
         """
         return self.send(prepare(method, path, body, params, headers))
 
-    def send(self, request: Request, timeout: Any = None) -> Response:
-        """Send a prepared `Request` to this host; `timeout` overrides the option."""
+    def send(
+        self, request: Request, timeout: Any = None, expires: float | None = None
+    ) -> Response:
+        """Send a prepared `Request` to this host; `timeout` overrides the option.
+
+        `expires` (a `time.monotonic()` value) bounds the whole exchange: a body
+        still arriving then, however steadily, raises `Timeout`.
+        """
         gate = self._gate
         if gate is None:
-            return self._send(request, timeout)
+            return self._send(request, timeout, expires)
         try:
             with gate:
-                return self._send(request, timeout)
+                return self._send(request, timeout, expires)
         except httpx.PoolTimeout as exc:  # raised by the gate itself
             raise as_error(exc, self.host) from exc
 
-    def _send(self, request: Request, timeout: Any) -> Response:
+    def _send(
+        self, request: Request, timeout: Any, expires: float | None
+    ) -> Response:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"{self!r} is closed")
+            self._active += 1
+        try:
+            return self._exchange(request, timeout, expires)
+        finally:
+            with self._lock:
+                self._active -= 1
+                last = self._closed and not self._active
+                client = self._client if last else None
+                if last:
+                    self._client = None
+            if client is not None:  # closed while we ran: we close the pool
+                with shield():
+                    client.close()
+
+    def _exchange(
+        self, request: Request, timeout: Any, expires: float | None
+    ) -> Response:
         client = self.client
-        if self._closed:
-            raise RuntimeError(f"{self!r} is closed")
         extra = {} if timeout is None else {"timeout": timeout}
         try:
             http_request = client.build_request(
@@ -143,7 +170,7 @@ class Resource:
         except httpx.HTTPError as exc:
             raise as_error(exc, self.host) from exc
         try:
-            body = self._read(http_response)
+            body = self._read(http_response, expires)
         except httpx.HTTPError as exc:
             raise as_error(exc, self.host, http_response.status_code) from exc
         finally:
@@ -157,16 +184,25 @@ class Resource:
             elapsed=time.perf_counter() - start,
         )
 
-    def _read(self, http_response: httpx.Response) -> bytes:
+    def _read(
+        self, http_response: httpx.Response, expires: float | None
+    ) -> bytes:
         limit = self.max_body
-        if limit is None:
+        if limit is None and expires is None:
             return http_response.read()
         chunks = []
         size = 0
+        cut = ""  # why the body was cut short: "large" or "late"
         try:
             for chunk in http_response.iter_bytes():
                 size += len(chunk)
-                if size > limit:
+                if limit is not None and size > limit:
+                    cut = "large"
+                elif expires is not None and time.monotonic() > expires:
+                    # Each read came within its timeout, but the body as a
+                    # whole outlasts the call's deadline (a dribbling host).
+                    cut = "late"
+                if cut:
                     # Closing the stream, then reading on, ends httpx's chain of
                     # generators with an error rather than abandoning it half-run
                     # (trio warns about abandoned async generators).
@@ -174,10 +210,16 @@ class Resource:
                 else:
                     chunks.append(chunk)
         except httpx.HTTPError:
-            if size <= limit:
+            if not cut:
                 raise
-        if size > limit:
+        if cut == "large":
+            assert limit is not None
             raise BodyTooLarge(self.host, limit)
+        if cut == "late":
+            raise Timeout(
+                f"deadline exceeded reading the response from {self.host}",
+                host=self.host,
+            )
         return b"".join(chunks)
 
     def __call__(
@@ -208,10 +250,17 @@ class Resource:
         return self("PATCH", path, body, **params)
 
     def close(self) -> None:
-        """Close the connection pool; later calls raise `RuntimeError`."""
+        """Close the connection pool; later calls raise `RuntimeError`.
+
+        Requests in flight are not cut off: the pool closes when the last of
+        them ends. (Closing it under them would strand connections they are
+        opening, and in threads close sockets that another thread is using.)
+        """
         with self._lock:
             self._closed = True
-            client, self._client = self._client, None
+            client = None
+            if not self._active:
+                client, self._client = self._client, None
         if client is not None:
             client.close()
 

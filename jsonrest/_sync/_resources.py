@@ -172,13 +172,15 @@ class Resources(Mapping[str, Resource]):
             raise ValueError(f"not hosts of this {type(self).__name__}: {unknown}")
         return chosen
 
-    def _send(self, host: str, request: Request, timeout: Any) -> Response:
+    def _send(
+        self, host: str, request: Request, timeout: Any, expires: float | None
+    ) -> Response:
         resource = self._resources[host]
         state = self.health.started(host)
         start = time.perf_counter()
         outcome: Any = "cancelled"
         try:
-            response = resource.send(request, timeout)
+            response = resource.send(request, timeout, expires)
             outcome = response.status
             return response
         except Error as error:
@@ -276,7 +278,7 @@ class Resources(Mapping[str, Resource]):
             attempts.start(host)
             has_next = len(attempts.tried) < len(candidates)
             try:
-                response = self._send(host, request, timeout)
+                response = self._send(host, request, timeout, attempts.expires)
             except Error as error:
                 self._check_open()  # closed under us: that, not the host, failed
                 retry, at_fault = attempts.failed(host, error, timeout is not None)
@@ -335,8 +337,10 @@ class Resources(Mapping[str, Resource]):
         targets = self._subset(hosts)
         if deadline is _DEFAULT:
             deadline = self.deadline
+        expires = None if deadline is None else time.monotonic() + deadline
         calls = [
-            partial(self._broadcast_one, host, request, deadline) for host in targets
+            partial(self._broadcast_one, host, request, deadline, expires)
+            for host in targets
         ]
         outcomes = self._workers.gather(calls)
         responses = {}
@@ -359,12 +363,16 @@ class Resources(Mapping[str, Resource]):
         return [responses[host] for host in targets]
 
     def _broadcast_one(
-        self, host: str, request: Request, deadline: float | None
+        self,
+        host: str,
+        request: Request,
+        deadline: float | None,
+        expires: float | None,
     ) -> Response:
         timeout = attempt_timeout(self.timeout, deadline)
         with cancel_after(deadline) as scope:
             try:
-                response = self._send(host, request, timeout)
+                response = self._send(host, request, timeout, expires)
             except Error as error:
                 cut_short = timeout is not None and isinstance(error, Timeout)
                 if classify(error).host_at_fault and not cut_short:

@@ -29,7 +29,9 @@ FAULTS = (
     "stall",  # read the request, never answer (until the proxy stops)
     "busy",  # answer 503 with Retry-After itself
     "garbage",  # answer 200 with an invalid JSON body itself
+    "dribble",  # relay the reply's headers, then its body a byte at a time
 )
+DRIBBLE_EVERY = 0.1  # seconds between the bytes of a dribbled body
 
 _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
@@ -40,6 +42,14 @@ _GARBAGE = (
     b"Content-Length: 9\r\n\r\n{not json"
 )
 STALL_LIMIT = 30.0  # seconds a stalled connection is held at the most
+
+
+def _length(head: bytes) -> int:
+    """The Content-Length of a message head (0 when it has none)."""
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":")[1])
+    return 0
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:
@@ -189,12 +199,23 @@ class FaultProxy:
             if fault == "truncate":
                 await self._relay_request(reader, up_writer)
                 head = await up_reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":")[1])
+                length = _length(head)
                 body = await up_reader.read(max(length // 2, 1))
                 writer.write(head + body[: max(length // 2, 0)])
+                await writer.drain()
+                writer.close()
+                return
+            if fault == "dribble":
+                # Every read makes progress, so no per-read timeout fires:
+                # only a bound on the whole call ends it.
+                await self._relay_request(reader, up_writer)
+                head = await up_reader.readuntil(b"\r\n\r\n")
+                body = await up_reader.readexactly(_length(head))
+                writer.write(head)
+                for index in range(len(body)):
+                    await writer.drain()
+                    await asyncio.sleep(DRIBBLE_EVERY)
+                    writer.write(body[index : index + 1])
                 await writer.drain()
                 writer.close()
                 return
@@ -209,10 +230,7 @@ class FaultProxy:
         self, reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter
     ) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
+        length = _length(head)
         body = await reader.readexactly(length) if length else b""
         up_writer.write(head + body)
         await up_writer.drain()

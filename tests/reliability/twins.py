@@ -20,6 +20,16 @@ def sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
+def async_runtime() -> str:
+    """What runs the async twin: asyncio or trio."""
+    return str(sniffio.current_async_library())
+
+
+def runtime() -> str:
+    """What runs the blocking twin."""
+    return "threads"
+
+
 def async_task_count() -> int:
     """Tasks alive on asyncio (trio's structure leaves nothing to count: 0)."""
     if sniffio.current_async_library() == "asyncio":

@@ -20,8 +20,20 @@ import pytest
 import jsonrest
 from jsonrest import AsyncShards
 from jsonrest._concurrency import AsyncWorkers
-from tests.reliability.chaos import ChaosCluster, Report, open_fds, settle
-from tests.reliability.twins import async_sleep, async_task_count, async_threads
+from tests.reliability.chaos import (
+    SOAK_WEIGHTS,
+    WEIGHTS,
+    ChaosCluster,
+    Report,
+    open_fds,
+    settle,
+)
+from tests.reliability.twins import (
+    async_runtime,
+    async_sleep,
+    async_task_count,
+    async_threads,
+)
 
 SOAK_SECONDS = float(os.environ.get("JSONREST_SOAK_SECONDS", "0"))
 CALLS = 240  # per worker in the short campaign
@@ -44,7 +56,9 @@ KINDS = [
 
 @pytest.fixture
 def cluster() -> Iterator[ChaosCluster]:
-    chaos = ChaosCluster(4, seed=1234)
+    chaos = ChaosCluster(
+        4, seed=1234, weights=SOAK_WEIGHTS if SOAK_SECONDS else WEIGHTS
+    )
     try:
         yield chaos
     finally:
@@ -60,6 +74,11 @@ def placement(hosts: list[str]) -> dict[str, list[str]]:
     return keys
 
 
+def missing_keys(shards: AsyncShards, keys: list[str], hosts: list[str]) -> list[str]:
+    """The keys that none of `hosts` holds."""
+    return [key for key in keys if not shards[key] & set(hosts)]
+
+
 async def call_once(
     shards: AsyncShards, report: Report, rng: random.Random, ident: str
 ) -> None:
@@ -73,20 +92,22 @@ async def call_once(
     ] += 1
     if kind in ("POST", "PATCH"):
         report.posts.append(ident)
+    targets = list(resources)
+    keys = rng.sample(KEYS, 4)
     start = time.perf_counter()
     try:
         if kind == "broadcast":
-            targets = list(resources)
             report.targets += len(targets)
             responses = await resources.broadcast("GET", "/echo", headers=headers)
             if [r.host for r in responses] != targets:
                 report.problems.append(f"{ident}: broadcast lost or reordered hosts")
             report.outcomes["broadcast complete"] += 1
         elif kind == "multicast":
-            keys = rng.sample(KEYS, 4)
-            cover = shards.cover(keys)
-            report.targets += len(cover)
+            report.targets += len(shards.cover(keys))
             responses = await shards.multicast(keys, "GET", "/echo", headers=headers)
+            uncovered = missing_keys(shards, keys, [r.host for r in responses])
+            if uncovered:
+                report.problems.append(f"{ident}: multicast missed {uncovered}")
             report.outcomes["multicast complete"] += 1
         else:
             response = await resources.unicast(
@@ -101,25 +122,32 @@ async def call_once(
             except jsonrest.Error as error:  # 503 from a busy host, garbage JSON
                 report.errors[type(error).__name__ + " (evaluating)"] += 1
     except jsonrest.BroadcastError as group:
-        report.errors["BroadcastError"] += 1
-        answered = set(group.responses)
+        report.errors[f"BroadcastError ({kind})"] += 1
+        answered = list(group.responses)
         failed = [
             e.host for e in group.exceptions if isinstance(e, jsonrest.TransportError)
         ]
-        if answered & set(failed) or len(answered) + len(failed) != len(
-            answered | set(failed)
-        ):
+        # Every host is accounted for exactly once: what arrived is kept.
+        if len(failed) != len(group.exceptions):
+            report.problems.append(f"{ident}: a failure that is no TransportError")
+        if not failed or len(set(answered + failed)) != len(answered + failed):
             report.problems.append(f"{ident}: a host both answered and failed")
-        if not failed:
-            report.problems.append(f"{ident}: BroadcastError without transport errors")
+        if any(r.host != host for host, r in group.responses.items()):
+            report.problems.append(f"{ident}: a response filed under another host")
+        if kind == "broadcast" and sorted(answered + failed) != sorted(targets):
+            report.problems.append(f"{ident}: broadcast outcomes lost")
+        if kind == "multicast" and missing_keys(shards, keys, answered + failed):
+            report.problems.append(f"{ident}: multicast outcomes lost")
     except jsonrest.TransportError as error:
         report.errors[type(error).__name__] += 1
-        if not error.hosts or not set(error.hosts) <= set(resources):
+        if not error.hosts or not set(error.hosts) <= set(targets):
             report.problems.append(f"{ident}: error names no hosts tried: {error}")
     except jsonrest.NoHostAvailable:
         report.errors["NoHostAvailable"] += 1
-    except jsonrest.Error as error:
+    except jsonrest.Error as error:  # DecodeError, BodyTooLarge: from one host
         report.errors[type(error).__name__] += 1
+        if getattr(error, "host", None) not in targets:
+            report.problems.append(f"{ident}: error names no host: {error!r}")
     elapsed = time.perf_counter() - start
     report.slowest = max(report.slowest, elapsed)
     if elapsed > DEADLINE + MARGIN:
@@ -216,9 +244,8 @@ async def test_campaign(cluster: ChaosCluster) -> None:
     assert async_task_count() <= tasks
     assert settle(async_threads, thread_count) <= thread_count
     assert settle(open_fds, fds) <= fds
-    table = report.table(
-        cluster, injected, attempts, seconds, Path(__file__).parent.name
-    )
+    label = f"campaign on {async_runtime()}"
+    table = report.table(cluster, injected, attempts, seconds, label)
     print("\n" + table)
     if SOAK_SECONDS:
         soak = Path(__file__).resolve().parent.parent / "SOAK.md"
