@@ -70,7 +70,8 @@ class AsyncResource:
                     raise RuntimeError(f"{self!r} is closed")
                 if self._client is None:
                     client = httpx.AsyncClient(**self._client_options())
-                    client.event_hooks["request"].append(self._keep_credentials)
+                    if client.follow_redirects:  # else no request leaves its origin
+                        client.event_hooks["request"].append(self._keep_credentials)
                     self._client = client
                 client = self._client
         return client
