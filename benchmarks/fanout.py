@@ -1,8 +1,15 @@
-"""Part 3: broadcast to N hosts that each answer after 50 ms."""
+"""Part 3: broadcast to N hosts that each answer after 50 ms.
+
+`python -m benchmarks.fanout MODE COUNT HOST...` is the probe run in a fresh
+process to measure peak RSS and threads of one mode alone.
+"""
 
 from __future__ import annotations
 
+import json
 import resource
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -13,96 +20,161 @@ import httpx
 import jsonrest
 
 from .harness import Summary, Table
+from .servers import ROOT
 
 PATH = "/item.json"
+MODES = ("sync", "asyncio", "trio", "asyncio + httpx-aiohttp")
 
 
-def _peak_rss_mb() -> float:
+def _rss_mb(field: str) -> float:
+    """This process's resident set (VmRSS) or its high-water mark (VmHWM), in MB.
+
+    Linux's getrusage() maximum survives exec, so a fresh process would report
+    its parent's peak: /proc has the process's own figures.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(
-    hosts_all: list[str], sizes: list[int], count: int, delay: float
-) -> tuple[Table, dict[str, Any]]:
-    """Wall ms per broadcast (median over `count`) for each N, sync and async."""
-    table = Table(
-        f"Broadcast wall time, each host answering after {delay * 1000:.0f} ms "
-        f"(median of {count} broadcasts)",
-        [
-            "hosts",
-            "ideal ms",
-            "sync Resources ms",
-            "async (asyncio) ms",
-            "async (trio) ms",
-            "sequential httpx ms",
-            "sync / ideal",
-            "async / ideal",
-        ],
-    )
-    series: dict[str, Any] = {
-        "N": sizes,
-        "sync": [],
-        "asyncio": [],
-        "trio": [],
-        "sequential": [],
-    }
-    extra: dict[str, Any] = {}
-    for n in sizes:
-        hosts = hosts_all[:n]
-        with jsonrest.Resources(hosts) as cluster:
-            cluster.broadcast("GET", PATH)  # connect once: measure steady state
+def _sync(hosts: list[str], count: int) -> tuple[Summary, int]:
+    with jsonrest.Resources(hosts) as cluster:
+        cluster.broadcast("GET", PATH)  # connect once: measure steady state
+        values = []
+        threads = 0
+        for _ in range(count):
+            start = time.perf_counter()
+            cluster.broadcast("GET", PATH)
+            values.append((time.perf_counter() - start) * 1000)
+            threads = max(threads, threading.active_count())
+    return Summary(values), threads
+
+
+def _async(hosts: list[str], count: int, mode: str) -> tuple[Summary, int]:
+    async def run() -> tuple[Summary, int]:
+        options: dict[str, Any] = {}
+        if "aiohttp" in mode:
+            from httpx_aiohttp import AiohttpTransport
+
+            options["transport"] = AiohttpTransport()
+        async with jsonrest.AsyncResources(hosts, **options) as cluster:
+            await cluster.broadcast("GET", PATH)
             values = []
             threads = 0
             for _ in range(count):
                 start = time.perf_counter()
-                cluster.broadcast("GET", PATH)
+                await cluster.broadcast("GET", PATH)
                 values.append((time.perf_counter() - start) * 1000)
                 threads = max(threads, threading.active_count())
-            sync = Summary(values)
-        if n == max(sizes):
-            extra["threads"] = threads
-            extra["rss_sync"] = _peak_rss_mb()
+            return Summary(values), threads
 
-        async def run_async(hosts: list[str] = hosts) -> Summary:
-            async with jsonrest.AsyncResources(hosts) as cluster:
-                await cluster.broadcast("GET", PATH)
-                values = []
-                for _ in range(count):
-                    start = time.perf_counter()
-                    await cluster.broadcast("GET", PATH)
-                    values.append((time.perf_counter() - start) * 1000)
-                return Summary(values)
+    return anyio.run(run, backend="trio" if mode == "trio" else "asyncio")
 
-        asy = anyio.run(run_async, backend="asyncio")
-        tri = anyio.run(run_async, backend="trio")
-        if n <= 16:
-            with httpx.Client() as client:
-                start = time.perf_counter()
-                for host in hosts:
-                    client.get(f"http://{host}{PATH}").json()
-                seq = (time.perf_counter() - start) * 1000
-        else:
-            seq = n * delay * 1000  # the sum of the delays: not worth waiting for
-        table.rows.append(
-            [
-                n,
-                delay * 1000,
-                sync.median,
-                asy.median,
-                tri.median,
-                seq if n <= 16 else f"≥ {seq:,.0f} (not run)",
-                sync.median / (delay * 1000),
-                asy.median / (delay * 1000),
-            ]
-        )
-        series["sync"].append(sync.median)
-        series["asyncio"].append(asy.median)
-        series["trio"].append(tri.median)
-        series["sequential"].append(seq)
-    extra["rss"] = _peak_rss_mb()
-    table.notes.append(
-        f"At N = {max(sizes)}: peak threads in the process {extra['threads']} "
-        f"(the sync broadcast pool, default max_workers=64), peak RSS {extra['rss']:.0f} MB "
-        "for the whole benchmark process so far."
+
+def run_mode(mode: str, hosts: list[str], count: int) -> tuple[Summary, int]:
+    """Wall ms per broadcast (over `count`) and the most threads seen."""
+    if mode == "sync":
+        return _sync(hosts, count)
+    return _async(hosts, count, mode)
+
+
+def _sequential(hosts: list[str]) -> float:
+    with httpx.Client() as client:
+        for host in hosts:  # connect first, as the broadcasts do
+            client.get(f"http://{host}{PATH}")
+        start = time.perf_counter()
+        for host in hosts:
+            client.get(f"http://{host}{PATH}").json()
+        return (time.perf_counter() - start) * 1000
+
+
+def probe(mode: str, hosts: list[str], count: int) -> dict[str, Any]:
+    """Peak RSS and threads of `mode` alone, measured in a fresh process."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.fanout", mode, str(count), *hosts],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=ROOT,
     )
-    return table, series
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def measure(
+    hosts_all: list[str],
+    sizes: list[int],
+    count: int,
+    delay: float,
+    sequential_up_to: int,
+) -> tuple[list[Table], dict[str, Any]]:
+    """Wall ms per broadcast (median over `count`) for each N and mode."""
+    ideal = delay * 1000
+    table = Table(
+        f"Broadcast wall time, each host answering after {ideal:.0f} ms "
+        f"(median of {count} broadcasts; ratio to the ideal {ideal:.0f} ms in brackets)",
+        ["hosts", *(f"{mode} ms" for mode in MODES), "sequential httpx loop ms"],
+    )
+    series: dict[str, Any] = {"N": sizes, **{mode: [] for mode in MODES}}
+    series["sequential"] = []
+    for n in sizes:
+        hosts = hosts_all[:n]
+        row: list[Any] = [n]
+        for mode in MODES:
+            summary, _ = run_mode(mode, hosts, count)
+            series[mode].append(summary.median)
+            row.append(f"{summary.median:.1f} ({summary.median / ideal:.2f}×)")
+        if n <= sequential_up_to:
+            seq = _sequential(hosts)
+            row.append(f"{seq:,.0f}")
+        else:
+            seq = n * ideal  # the sum of the delays, at the least
+            row.append(f"≥ {seq:,.0f} (not run)")
+        series["sequential"].append(seq)
+        table.rows.append(row)
+    table.notes.append(
+        "sync: Resources.broadcast (a thread pool, max_workers=64); asyncio and "
+        "trio: AsyncResources.broadcast (an anyio task group); the last mode uses "
+        "the optional httpx-aiohttp transport. Target: 64 hosts within 1.5× of "
+        f"{ideal:.0f} ms."
+    )
+    size = max(sizes)
+    resources = Table(
+        f"Resources at N = {size}, each mode alone in a fresh process",
+        ["mode", "wall ms (median)", "threads (peak)", "RSS before MB", "peak RSS MB"],
+    )
+    for mode in MODES:
+        got = probe(mode, hosts_all[:size], count)
+        resources.rows.append(
+            [mode, got["median_ms"], got["threads"], got["rss_before"], got["rss_peak"]]
+        )
+        series[f"probe {mode}"] = got
+    resources.notes.append(
+        "RSS before: after imports, before any client exists; peak RSS is the "
+        "process's high-water mark after the broadcasts."
+    )
+    return [table, resources], series
+
+
+if __name__ == "__main__":
+    mode_arg, count_arg, *host_args = sys.argv[1:]
+    if "aiohttp" in mode_arg:
+        import httpx_aiohttp  # noqa: F401  (imports count in "before", as httpx does)
+    before = _rss_mb("VmRSS")
+    summary, threads = run_mode(mode_arg, host_args, int(count_arg))
+    print(
+        json.dumps(
+            {
+                "median_ms": summary.median,
+                "threads": threads,
+                "rss_before": before,
+                "rss_peak": _rss_mb("VmHWM"),
+            }
+        )
+    )

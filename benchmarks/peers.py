@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import statistics
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,13 +15,17 @@ import jsonrest
 from .harness import Summary, Table
 
 PATH = "/item.json"
+OURS_SYNC = "jsonrest.Resources (httpx)"
+OURS_ASYNC = "jsonrest.AsyncResources (httpx)"
+ET_HTTPX = "elastic-transport, httpx node"
+ET_HTTPX_ASYNC = "elastic-transport, httpx async node"
 
 
 def _configs(hosts: list[str]) -> list[et.NodeConfig]:
     return [et.NodeConfig("http", h.split(":")[0], int(h.split(":")[1])) for h in hosts]
 
 
-def _sync_pairs(hosts: list[str]) -> dict[str, Callable[[], Any]]:
+def _sync_clients(hosts: list[str]) -> dict[str, Callable[[], Any]]:
     def ours() -> Any:
         cluster = jsonrest.Resources(hosts)
         return (lambda: cluster.unicast("GET", PATH)()), cluster.close
@@ -29,36 +33,36 @@ def _sync_pairs(hosts: list[str]) -> dict[str, Callable[[], Any]]:
     def theirs(node: str) -> Callable[[], Any]:
         def make() -> Any:
             transport = et.Transport(_configs(hosts), node_class=node)
-            return (
-                lambda: transport.perform_request("GET", PATH).body
-            ), transport.close
+            return (lambda: transport.perform_request("GET", PATH).body), (
+                transport.close
+            )
 
         return make
 
     return {
-        "jsonrest.Resources (httpx)": ours,
-        "elastic-transport, httpx node": theirs("httpx"),
+        OURS_SYNC: ours,
+        ET_HTTPX: theirs("httpx"),
         "elastic-transport, urllib3 node": theirs("urllib3"),
         "elastic-transport, requests node": theirs("requests"),
     }
 
 
-def _async_pairs(hosts: list[str]) -> dict[str, Callable[[], Any]]:
-    def ours() -> Any:
-        cluster = jsonrest.AsyncResources(hosts)
+def _async_clients(hosts: list[str], cap: int) -> dict[str, Callable[[], Any]]:
+    def ours(**options: Any) -> Callable[[], Any]:
+        def make() -> Any:
+            made = dict(options)
+            if made.get("transport") == "aiohttp":
+                from httpx_aiohttp import AiohttpTransport
 
-        async def call() -> Any:
-            return (await cluster.unicast("GET", PATH))()
+                made["transport"] = AiohttpTransport()  # inside the event loop
+            cluster = jsonrest.AsyncResources(hosts, **made)
 
-        return call, cluster.aclose
+            async def call() -> Any:
+                return (await cluster.unicast("GET", PATH))()
 
-    def tuned() -> Any:
-        cluster = jsonrest.AsyncResources(hosts, max_in_flight=2)
+            return call, cluster.aclose
 
-        async def call() -> Any:
-            return (await cluster.unicast("GET", PATH))()
-
-        return call, cluster.aclose
+        return make
 
     def theirs(node: str) -> Callable[[], Any]:
         def make() -> Any:
@@ -72,9 +76,12 @@ def _async_pairs(hosts: list[str]) -> dict[str, Callable[[], Any]]:
         return make
 
     return {
-        "jsonrest.AsyncResources (httpx)": ours,
-        "jsonrest.AsyncResources (httpx), max_in_flight=2": tuned,
-        "elastic-transport, httpx async node": theirs("httpxasync"),
+        OURS_ASYNC: ours(),
+        f"jsonrest.AsyncResources (httpx), max_in_flight={cap}": ours(
+            max_in_flight=cap
+        ),
+        ET_HTTPX_ASYNC: theirs("httpxasync"),
+        "jsonrest.AsyncResources (httpx-aiohttp)": ours(transport="aiohttp"),
         "elastic-transport, aiohttp node": theirs("aiohttp"),
     }
 
@@ -116,19 +123,28 @@ async def _async_latencies(
     return latencies, errors, n / (time.perf_counter() - start)
 
 
-def _pct(values: list[float], q: float) -> float:
+def pct(values: list[float], q: float) -> float:
+    """The `q` quantile of `values` (seconds), in milliseconds."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def compare(hosts: list[str], dead: str, n: int, count: int, tasks: int) -> list[Table]:
+def _rotations(names: list[str], count: int) -> list[list[str]]:
+    return [names[i % len(names) :] + names[: i % len(names)] for i in range(count)]
+
+
+def compare(
+    hosts: list[str], dead: str, n: int, count: int, tasks: int, n_dead: int, cap: int
+) -> tuple[list[Table], dict[str, Any]]:
     """Throughput against the peer, then p50/p99 and errors with a dead host."""
+    logging.getLogger("elastic_transport").setLevel(logging.CRITICAL)
     sync_rate = Table(
-        f"Sync throughput, 4 healthy hosts, sequential ({n} requests, {count} rounds)",
+        f"Sync throughput, 4 healthy hosts, sequential ({count} rotated rounds of "
+        f"{n} requests)",
         ["client", "req/s (median)", "spread", "jsonrest vs this"],
     )
     dead_table = Table(
-        f"With 1 of 4 hosts down (a closed port): {n} requests each",
+        f"With 1 of 4 hosts down (a closed port): {n_dead} requests each, fresh clients",
         [
             "client",
             "healthy p50 ms",
@@ -139,81 +155,104 @@ def compare(hosts: list[str], dead: str, n: int, count: int, tasks: int) -> list
             "errors",
         ],
     )
-    rates: dict[str, Summary] = {}
-    for name, make in _sync_pairs(hosts).items():
-        call, close = make()
-        _sync_latencies(call, n // 5)
-        values, healthy = [], []
-        for _ in range(count):
-            lat, _ = _sync_latencies(call, n)
-            values.append(n / sum(lat))
-            healthy += lat
-        close()
-        rates[name] = Summary(values)
-        call, close = _sync_pairs([*hosts[:3], dead])[name]()
-        lat, errors = _sync_latencies(call, n)
-        close()
-        dead_table.rows.append(
-            [
-                f"sync: {name}",
-                _pct(healthy, 0.5),
-                _pct(healthy, 0.99),
-                _pct(lat, 0.5),
-                _pct(lat, 0.99),
-                _pct(lat, 0.99) / _pct(healthy, 0.99),
-                errors,
-            ]
-        )
-    ours = rates["jsonrest.Resources (httpx)"].median
-    for name, summary in rates.items():
+    data: dict[str, Any] = {}
+    healthy: dict[str, list[float]] = {}
+    rates: dict[str, list[float]] = {}
+    made = {name: make() for name, make in _sync_clients(hosts).items()}
+    try:
+        for name, (call, _) in made.items():
+            _sync_latencies(call, max(n // 5, 20))
+            healthy[name], rates[name] = [], []
+        for order in _rotations(list(made), count):
+            for name in order:
+                lat, _ = _sync_latencies(made[name][0], n)
+                rates[name].append(n / sum(lat))
+                healthy[name] += lat
+    finally:
+        for _, close in made.values():
+            close()
+    ours = Summary(rates[OURS_SYNC]).median
+    for name, values in rates.items():
+        summary = Summary(values)
         sync_rate.rows.append(
             [name, summary.median, summary.spread, ours / summary.median]
         )
+        data[f"sync rate: {name}"] = summary.median
+    for name, make in _sync_clients([*hosts[:3], dead]).items():
+        call, close = make()
+        try:
+            lat, errors = _sync_latencies(call, n_dead)
+        finally:
+            close()
+        row = _dead_row(f"sync: {name}", healthy[name], lat, errors)
+        dead_table.rows.append(row)
+        data[f"sync dead: {name}"] = row
 
     async_rate = Table(
-        f"Async throughput (asyncio), 4 healthy hosts, {tasks} tasks ({n} requests, {count} rounds)",
-        ["client", "req/s (median)", "spread", "jsonrest vs this"],
+        f"Async throughput (asyncio), 4 healthy hosts, {tasks} tasks ({count} "
+        f"rotated rounds of {n} requests)",
+        ["client", "req/s (median)", "spread", "jsonrest (same library) vs this"],
     )
-    arates: dict[str, Summary] = {}
+    arates: dict[str, list[float]] = {}
+    ahealthy: dict[str, list[float]] = {}
 
     async def run_async() -> None:
-        for name, make in _async_pairs(hosts).items():
+        made = {name: make() for name, make in _async_clients(hosts, cap).items()}
+        try:
+            for name, (call, _) in made.items():
+                await _async_latencies(call, max(n // 5, 50), tasks)
+                arates[name], ahealthy[name] = [], []
+            for order in _rotations(list(made), count):
+                for name in order:
+                    lat, _, rate = await _async_latencies(made[name][0], n, tasks)
+                    arates[name].append(rate)
+                    ahealthy[name] += lat
+        finally:
+            for _, close in made.values():
+                await close()
+        for name, make in _async_clients([*hosts[:3], dead], cap).items():
             call, close = make()
-            await _async_latencies(call, n // 5, tasks)
-            values, healthy = [], []
-            for _ in range(count):
-                lat, _, rate = await _async_latencies(call, n, tasks)
-                values.append(rate)
-                healthy += lat
-            await close()
-            arates[name] = Summary(values)
-            call, close = _async_pairs([*hosts[:3], dead])[name]()
-            lat, errors, _ = await _async_latencies(call, n, tasks)
-            await close()
-            dead_table.rows.append(
-                [
-                    f"async: {name}",
-                    _pct(healthy, 0.5),
-                    _pct(healthy, 0.99),
-                    _pct(lat, 0.5),
-                    _pct(lat, 0.99),
-                    _pct(lat, 0.99) / _pct(healthy, 0.99),
-                    errors,
-                ]
-            )
+            try:
+                lat, errors, _ = await _async_latencies(call, n_dead, tasks)
+            finally:
+                await close()
+            row = _dead_row(f"async: {name}", ahealthy[name], lat, errors)
+            dead_table.rows.append(row)
+            data[f"async dead: {name}"] = row
 
     anyio.run(run_async, backend="asyncio")
-    ours = arates["jsonrest.AsyncResources (httpx)"].median
-    for name, summary in arates.items():
-        async_rate.rows.append(
-            [name, summary.median, summary.spread, ours / summary.median]
-        )
+    for name, values in arates.items():
+        summary = Summary(values)
+        # Compare like with like: our httpx clients with their httpx node, our
+        # httpx-aiohttp client with their aiohttp node.
+        mine = OURS_ASYNC if "aiohttp" not in name else None
+        mine = mine or "jsonrest.AsyncResources (httpx-aiohttp)"
+        ratio = Summary(arates[mine]).median / summary.median
+        async_rate.rows.append([name, summary.median, summary.spread, ratio])
+        data[f"async rate: {name}"] = summary.median
+    async_rate.notes.append(
+        "The last column compares jsonrest on the same HTTP library: "
+        "AsyncResources (httpx) with httpx nodes, AsyncResources (httpx-aiohttp) "
+        "with the aiohttp node."
+    )
     dead_table.notes.append(
         "Latency in ms per request; async latencies include waiting behind "
-        f"{tasks} concurrent tasks. 'errors' are calls that raised."
+        f"{tasks} concurrent tasks. 'errors' are calls that raised. The dead "
+        "host refuses connections: each client must notice, fail over and "
+        "avoid it."
     )
-    return [sync_rate, async_rate, dead_table]
+    return [sync_rate, async_rate, dead_table], data
 
 
-def mean(values: list[float]) -> float:
-    return statistics.fmean(values)
+def _dead_row(
+    label: str, healthy: list[float], lat: list[float], errors: int
+) -> list[Any]:
+    return [
+        label,
+        pct(healthy, 0.5),
+        pct(healthy, 0.99),
+        pct(lat, 0.5),
+        pct(lat, 0.99),
+        pct(lat, 0.99) / pct(healthy, 0.99),
+        errors,
+    ]

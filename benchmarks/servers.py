@@ -5,12 +5,18 @@ package, installed when missing and possible) or, failing that, a Python
 server, which is then the bottleneck and the results say so.
 `DelayCluster` answers every request after a fixed delay, from a separate
 process so the client's measurements do not share its interpreter.
+
+Every server runs in a child process that the kernel stops if the benchmark
+dies (PR_SET_PDEATHSIG), every Python server also stops by itself after an
+hour, and `stop_all` (run at exit) stops whatever is still registered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -20,11 +26,53 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 BODY = (
     b'{"id": 1, "name": "plum", "tags": ["a", "b", "c"], "price": 3.25, "stock": 12}\n'
 )
 LOCALHOST = "127.0.0.1"
+#: The directory holding the `benchmarks` package: its servers run with `-m`.
+ROOT = Path(__file__).resolve().parent.parent
+#: A Python server stops by itself after this long, even if never told to.
+SERVER_LIFETIME = 3600.0
+
+_running: list[Any] = []
+
+
+def stop_all() -> None:
+    """Stop every server still running (also run at interpreter exit)."""
+    for server in list(_running):
+        server.stop()
+
+
+atexit.register(stop_all)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: have the kernel SIGTERM it when we die."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        args,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        stdin=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
 
 
 def free_ports(count: int) -> list[int]:
@@ -36,9 +84,12 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-def wait_for(port: int, timeout: float = 10.0) -> None:
+def wait_for(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Wait until `port` accepts connections; fail if `proc` exits or time is up."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
         with (
             contextlib.suppress(OSError),
             socket.create_connection((LOCALHOST, port), 0.2),
@@ -48,24 +99,38 @@ def wait_for(port: int, timeout: float = 10.0) -> None:
     raise RuntimeError(f"server on port {port} did not start")
 
 
-def ensure_nginx() -> str | None:
-    """The nginx binary, installing Debian's package if missing and allowed."""
-    found = shutil.which("nginx") or (
-        os.path.exists("/usr/sbin/nginx") and "/usr/sbin/nginx"
-    )
+def _which_nginx() -> str | None:
+    for candidate in (shutil.which("nginx"), "/usr/sbin/nginx"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def ensure_nginx() -> tuple[str | None, str]:
+    """The nginx binary (installing Debian's package if missing and allowed),
+    and a sentence saying how it was found or why there is none."""
+    found = _which_nginx()
     if found:
-        return str(found)
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in (
-            ["apt-get", "update", "-qq"],
-            ["apt-get", "install", "-y", "-qq", "nginx-light"],
-        ):
-            subprocess.run(cmd, env=env, capture_output=True, timeout=300, check=False)
-        found = shutil.which("nginx") or (
-            os.path.exists("/usr/sbin/nginx") and "/usr/sbin/nginx"
-        )
-    return str(found) if found else None
+        return found, "found installed"
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get")):
+        return None, "not installed, and installing needs root and apt-get"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "nginx"],
+    ):
+        print("running:", " ".join(cmd), flush=True)
+        try:
+            done = subprocess.run(
+                cmd, env=env, capture_output=True, timeout=300, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return None, f"`{' '.join(cmd)}` failed: {exc}"
+        if done.returncode:
+            tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:]
+            return None, f"`{' '.join(cmd)}` failed: {' '.join(tail)}"
+    found = _which_nginx()
+    return found, "installed now with apt-get" if found else "apt-get gave no nginx"
 
 
 class StaticCluster:
@@ -77,29 +142,28 @@ class StaticCluster:
         self._dir = Path(tempfile.mkdtemp(prefix="jsonrest-bench-"))
         self._dir.chmod(0o755)  # nginx workers run as an unprivileged user
         (self._dir / "item.json").write_bytes(BODY)
-        nginx = None if force_python else ensure_nginx()
+        nginx, how = (None, "--python-server given")
+        if not force_python:
+            nginx, how = ensure_nginx()
         self.kind = "nginx" if nginx else "python"
         if nginx:
-            servers = "\n".join(
-                f"  server {{ listen {LOCALHOST}:{p}; root {self._dir}; }}"
-                for p in self.ports
-            )
-            conf = self._dir / "nginx.conf"
-            conf.write_text(
-                f"worker_processes 1;\npid {self._dir}/nginx.pid;\n"
-                f"error_log {self._dir}/error.log;\ndaemon off;\n"
-                "events { worker_connections 4096; }\n"
-                "http {\n  access_log off;\n  keepalive_requests 1000000;\n"
-                "  default_type application/json;\n  types { application/json json; }\n"
-                f"{servers}\n}}\n"
-            )
             self.version = subprocess.run(
                 [nginx, "-v"], capture_output=True, text=True, check=False
             ).stderr.strip()
-            self._proc = subprocess.Popen([nginx, "-c", str(conf)])
+            self.description = (
+                f"{self.version} ({how}), one worker process, serving a "
+                f"{len(BODY)}-byte JSON file over keep-alive connections"
+            )
+            self._proc = _spawn([nginx, "-c", str(self._write_conf()), "-e", "stderr"])
         else:
-            self.version = f"python {sys.version.split()[0]} asyncio server"
-            self._proc = subprocess.Popen(
+            self.version = f"Python {sys.version.split()[0]} asyncio server"
+            self.description = (
+                f"**a Python server instead of nginx ({how})**: a single-process asyncio "
+                f"server serves the {len(BODY)}-byte JSON body instead. It is "
+                "slower than the clients, so it is the bottleneck: throughput "
+                "ratios understate the differences between clients."
+            )
+            self._proc = _spawn(
                 [
                     sys.executable,
                     "-m",
@@ -108,15 +172,41 @@ class StaticCluster:
                     *map(str, self.ports),
                 ]
             )
-        for port in self.ports:
-            wait_for(port)
+        _running.append(self)
+        try:
+            for port in self.ports:
+                wait_for(port, self._proc)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _write_conf(self) -> Path:
+        d = self._dir
+        servers = "\n".join(
+            f"  server {{ listen {LOCALHOST}:{p}; root {d}; }}" for p in self.ports
+        )
+        # Every path nginx writes is in our temporary directory, so it runs
+        # without root too (then as the current user).
+        temp = " ".join(
+            f"{kind}_temp_path {d}/{kind};"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        conf = d / "nginx.conf"
+        conf.write_text(
+            f"worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n"
+            "daemon off;\nevents { worker_connections 4096; }\n"
+            "http {\n  access_log off;\n  keepalive_requests 1000000;\n"
+            "  keepalive_timeout 120s;\n"
+            "  default_type application/json;\n  types { application/json json; }\n"
+            f"  {temp}\n{servers}\n}}\n"
+        )
+        return conf
 
     def stop(self) -> None:
-        self._proc.send_signal(signal.SIGTERM)
-        try:
-            self._proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
+        """Stop the server process and remove its files (idempotent)."""
+        if self in _running:
+            _running.remove(self)
+            _terminate(self._proc)
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> StaticCluster:
@@ -132,7 +222,7 @@ class DelayCluster:
     def __init__(self, count: int, delay: float) -> None:
         self.ports = free_ports(count)
         self.hosts = [f"{LOCALHOST}:{p}" for p in self.ports]
-        self._proc = subprocess.Popen(
+        self._proc = _spawn(
             [
                 sys.executable,
                 "-m",
@@ -141,15 +231,19 @@ class DelayCluster:
                 *map(str, self.ports),
             ]
         )
-        for port in self.ports:
-            wait_for(port)
+        _running.append(self)
+        try:
+            for port in self.ports:
+                wait_for(port, self._proc)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
-        self._proc.send_signal(signal.SIGTERM)
-        try:
-            self._proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
+        """Stop the server process (idempotent)."""
+        if self in _running:
+            _running.remove(self)
+            _terminate(self._proc)
 
     def __enter__(self) -> DelayCluster:
         return self
@@ -169,6 +263,12 @@ class ClosedPort:
     def stop(self) -> None:
         self._sock.close()
 
+    def __enter__(self) -> ClosedPort:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
 
 async def _serve(ports: list[int], delay: float) -> None:
     head = (
@@ -181,7 +281,7 @@ async def _serve(ports: list[int], delay: float) -> None:
     ) -> None:
         try:
             while True:
-                request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+                request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
                 length = 0
                 for line in request.split(b"\r\n"):
                     if line.lower().startswith(b"content-length:"):
@@ -204,8 +304,8 @@ async def _serve(ports: list[int], delay: float) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    # Bounded in time even if the benchmark dies without stopping it.
-    loop.call_later(3600, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.call_later(SERVER_LIFETIME, stop.set)
     await stop.wait()
     for server in servers:
         server.close()
