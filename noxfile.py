@@ -60,7 +60,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typing(session: nox.Session) -> None:
     """mypy --strict on the package."""
-    session.install(".", "mypy", "exceptiongroup", "trio")
+    session.install(".[testing]", "mypy", "exceptiongroup", "trio", "pytest")
     session.run("mypy", "--strict", "jsonrest")
 
 
