@@ -15,13 +15,17 @@ __all__ = [
     "DEFAULT_LIMIT",
     "DEFAULT_MAX_BODY",
     "DEFAULT_TIMEOUT",
+    "LANE",
     "Options",
     "client_options",
+    "lane_sizes",
 ]
 
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_LIMIT = 20
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
+#: Connections kept alive per lane: httpcore's pool costs little up to a few.
+LANE = 4
 # jsonrest builds every URL itself, so that a request cannot leave its host.
 _OURS = frozenset({"base_url"})
 
@@ -39,7 +43,18 @@ class Options(NamedTuple):
     max_body: int | None
     max_in_flight: int | None
     pool_timeout: float | None
+    lanes: tuple[int, ...]
     client: dict[str, Any]
+
+
+def lane_sizes(limit: int, size: int = LANE) -> tuple[int, ...]:
+    """Split `limit` kept-alive connections over lanes of at most `size` each.
+
+    The shares add up to `limit`, so the lanes together keep alive what one
+    pool would; `limit` 0 (a new connection per request) still gets one lane.
+    """
+    count = max(1, -(-limit // size))
+    return tuple(limit // count + (i < limit % count) for i in range(count))
 
 
 def client_options(options: dict[str, Any]) -> Options:
@@ -80,4 +95,4 @@ def client_options(options: dict[str, Any]) -> Options:
         max_connections=None, max_keepalive_connections=limit
     )
     pool_timeout = httpx.Timeout(timeout).pool
-    return Options(max_body, max_in_flight, pool_timeout, options)
+    return Options(max_body, max_in_flight, pool_timeout, lane_sizes(limit), options)

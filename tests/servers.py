@@ -14,6 +14,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -142,6 +143,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 drops the SYNs of a wider burst,
+    # which the client then resends a second later.
+    request_queue_size = 128
     owner: JSONServer
     tls: ssl.SSLContext | None = None
 
@@ -157,6 +161,15 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # dropped connections are the point of some routes
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 2.0) -> None:
+    """Poll `condition` until it holds: for what a server's thread notices late."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {condition}")
+        time.sleep(0.01)
 
 
 class JSONServer:
@@ -205,6 +218,12 @@ class JSONServer:
     def _closed(self, conn: socket.socket) -> None:
         with self._lock:
             self._open.discard(conn)
+
+    @property
+    def open_connections(self) -> int:
+        """Connections open right now (a client's kept-alive ones included)."""
+        with self._lock:
+            return len(self._open)
 
     def stop(self) -> None:
         """Stop accepting, close every open connection, and release the port."""

@@ -8,6 +8,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -20,6 +21,7 @@ from .._hosts import parse_host
 from .._options import client_options
 from .._request import Headers, Request, prepare
 from .._response import Response
+from ._lanes import Lanes
 
 __all__ = ["Resource"]
 
@@ -47,6 +49,7 @@ class Resource:
         own = client_options(options)
         self.max_body = own.max_body
         self._options = own.client
+        self._lanes = own.lanes
         self._gate = (
             None
             if own.max_in_flight is None
@@ -89,12 +92,25 @@ class Resource:
 
     def _client_options(self) -> dict[str, Any]:
         options = self._options
-        shareable = "transport" not in options and not isinstance(
-            options.get("verify"), ssl.SSLContext
-        )
-        if self.tls is not None and shareable:
-            options = {**options, "verify": self.tls()}
-            options.pop("cert", None)  # part of the shared context
+        if "transport" in options:
+            return options  # the caller's own transport takes every request
+        verify = options.get("verify", True)
+        if self.tls is not None and not isinstance(verify, ssl.SSLContext):
+            verify = self.tls()  # the one context a cluster's hosts share
+        else:
+            # Made once for every lane: httpx would make one per transport,
+            # at milliseconds each.
+            verify = httpx.create_ssl_context(
+                verify=verify,
+                cert=options.get("cert"),
+                trust_env=options.get("trust_env", True),
+            )
+        options = {**options, "verify": verify}
+        options.pop("cert", None)  # now part of the context
+        if not options.get("http2"):  # HTTP/2 multiplexes: one pool suffices
+            options["transport"] = Lanes(
+                partial(_lane, verify, options), self._lanes
+            )
         return options
 
     def request(
@@ -275,3 +291,19 @@ class Resource:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _lane(
+    verify: ssl.SSLContext, options: dict[str, Any], keepalive: int
+) -> httpx.HTTPTransport:
+    """One lane: the transport httpx would make, keeping `keepalive` connections."""
+    limits = options["limits"]
+    return httpx.HTTPTransport(
+        verify=verify,
+        http1=options.get("http1", True),
+        limits=httpx.Limits(
+            max_connections=None,
+            max_keepalive_connections=keepalive,
+            keepalive_expiry=limits.keepalive_expiry,
+        ),
+    )

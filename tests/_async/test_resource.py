@@ -10,7 +10,7 @@ import pytest
 import jsonrest
 from jsonrest import AsyncResource
 from jsonrest._concurrency import AsyncWorkers
-from tests.servers import ClosedPort, Closer, JSONServer
+from tests.servers import ClosedPort, Closer, JSONServer, wait_until
 
 
 @pytest.mark.anyio
@@ -127,6 +127,21 @@ async def test_limit_zero_opens_a_connection_per_request(server: JSONServer) -> 
         for _ in range(5):
             await resource.get("/echo")
     assert server.connections == 5
+
+
+@pytest.mark.anyio
+async def test_bursts_are_not_capped_and_reuse_up_to_limit_connections(
+    server: JSONServer,
+) -> None:
+    async with AsyncResource(server.host, limit=8) as resource:
+        burst = [partial(resource.get, "/sleep/0.2") for _ in range(12)]
+        assert all(isinstance(r, dict) for r in await AsyncWorkers(12).gather(burst))
+        assert server.peak == 12  # spreading over lanes does not cap concurrency
+        assert server.connections == 12
+        wait_until(lambda: server.open_connections <= 8)
+        burst = [partial(resource.get, "/sleep/0.2") for _ in range(8)]
+        assert all(isinstance(r, dict) for r in await AsyncWorkers(8).gather(burst))
+        assert server.connections == 12  # the 8 kept alive served the next burst
 
 
 @pytest.mark.anyio

@@ -12,7 +12,7 @@ import pytest
 import jsonrest
 from jsonrest import Resource
 from jsonrest._concurrency import Workers
-from tests.servers import ClosedPort, Closer, JSONServer
+from tests.servers import ClosedPort, Closer, JSONServer, wait_until
 
 
 def test_get_sends_params_and_decodes_json(server: JSONServer) -> None:
@@ -119,6 +119,20 @@ def test_limit_zero_opens_a_connection_per_request(server: JSONServer) -> None:
         for _ in range(5):
             resource.get("/echo")
     assert server.connections == 5
+
+
+def test_bursts_are_not_capped_and_reuse_up_to_limit_connections(
+    server: JSONServer,
+) -> None:
+    with Resource(server.host, limit=8) as resource:
+        burst = [partial(resource.get, "/sleep/0.2") for _ in range(12)]
+        assert all(isinstance(r, dict) for r in Workers(12).gather(burst))
+        assert server.peak == 12  # spreading over lanes does not cap concurrency
+        assert server.connections == 12
+        wait_until(lambda: server.open_connections <= 8)
+        burst = [partial(resource.get, "/sleep/0.2") for _ in range(8)]
+        assert all(isinstance(r, dict) for r in Workers(8).gather(burst))
+        assert server.connections == 12  # the 8 kept alive served the next burst
 
 
 def test_max_body(server: JSONServer) -> None:
