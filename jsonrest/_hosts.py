@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 __all__ = ["Host", "check_path", "parse_host"]
 
 _SCHEMES = ("http", "https")
+# Whitespace and control characters: one search, on every request's path.
+_BLANK_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 # RFC 1123 labels, plus "_" which real service names (and Docker) use.
 _NAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
@@ -34,11 +36,7 @@ def parse_host(host: str) -> Host:
     """
     if not isinstance(host, str):
         raise TypeError(f"host must be a str, not {type(host).__name__}")
-    if (
-        not host
-        or host != host.strip()
-        or any(ord(c) < 33 or c == "\x7f" for c in host)
-    ):
+    if not host or host != host.strip() or _BLANK_OR_CONTROL.search(host):
         raise ValueError(f"invalid host {host!r}: empty or contains whitespace")
     if "://" in host:
         scheme = host.split("://", 1)[0].lower()
@@ -103,7 +101,7 @@ def check_path(path: str) -> str:
         raise ValueError(f"path must start with '/': {path!r}")
     if path.startswith("//") or "\\" in path:
         raise ValueError(f"path must stay on the host: {path!r}")
-    if any(ord(c) < 33 or c == "\x7f" for c in path):
+    if _BLANK_OR_CONTROL.search(path):
         raise ValueError(f"path contains whitespace or control characters: {path!r}")
     if "#" in path:
         raise ValueError(f"path must not contain a fragment: {path!r}")

@@ -20,6 +20,8 @@ _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 # HTAB; and leading or trailing blanks, which h11 refuses only when sending.
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|^[ \t]|[ \t]$")
 _JSON_HEADERS = {"content-type": "application/json"}
+# Known good: skips the token check on the hot path.
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 Headers = Mapping[str, str] | httpx.Headers
 
@@ -79,7 +81,9 @@ def prepare(
     Params with list values repeat (`b=x&b=y`); params may also be given in the
     path's own query string.
     """
-    if not isinstance(method, str) or not _TOKEN.match(method):
+    if method not in _METHODS and (
+        not isinstance(method, str) or not _TOKEN.match(method)
+    ):
         raise ValueError(f"invalid method {method!r}")
     target = check_path(path)
     if params:

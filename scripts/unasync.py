@@ -43,9 +43,7 @@ SUBS = [
     (r"\baclose\b", "close"),
     (r"\baread\b", "read"),
     (r"\baiter_bytes\b", "iter_bytes"),
-    (r"\b__aiter__\(", "__iter__("),
     (r"\bhandle_async_request\b", "handle_request"),
-    (r"\bAsyncByteStream\b", "SyncByteStream"),
     (r"\bjsonrest\._async\b", "jsonrest._sync"),
     # The central rule: AsyncResource -> Resource, httpx.AsyncClient -> httpx.Client.
     (r"\bAsync([A-Z]\w*)", r"\1"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import httpx
 
@@ -36,34 +36,28 @@ class AsyncLanes(httpx.AsyncBaseTransport):
         self._lock = threading.Lock()  # the blocking twin's lanes serve threads
 
     def busy(self) -> list[int]:
-        """Requests each lane holds now, from sending until their body is closed."""
+        """Requests each lane is sending now, until their response headers arrive.
+
+        A body is then read at once (jsonrest reads every body whole), so
+        this counts a lane's busy connections closely without wrapping every
+        response to see it closed.
+        """
         return list(self._busy)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send `request` through the least busy lane (the first among equals)."""
         with self._lock:
             busy = self._busy
-            index = busy.index(min(busy))
+            index = busy.index(min(busy)) if busy[0] else 0
             lane = self._lanes[index]
             if lane is None:
                 lane = self._lanes[index] = self._make(self._keepalive[index])
             busy[index] += 1
         try:
-            response = await lane.handle_async_request(request)
-        except BaseException:
-            self._release(index)
-            raise
-        if response.is_closed:  # read whole already (a mock's): nothing to hold
-            self._release(index)
-            return response
-        stream = response.stream
-        assert isinstance(stream, httpx.AsyncByteStream)  # as every transport's
-        response.stream = _Releasing(stream, self._release, index)
-        return response
-
-    def _release(self, index: int) -> None:
-        with self._lock:
-            self._busy[index] -= 1
+            return await lane.handle_async_request(request)
+        finally:
+            with self._lock:
+                busy[index] -= 1
 
     async def aclose(self) -> None:
         """Close every lane made so far."""
@@ -72,28 +66,3 @@ class AsyncLanes(httpx.AsyncBaseTransport):
             self._lanes = [None] * len(self._lanes)
         for lane in lanes:
             await lane.aclose()
-
-
-class _Releasing(httpx.AsyncByteStream):
-    """A response body that frees its lane when closed, exactly once."""
-
-    __slots__ = ("_index", "_release", "_stream")
-
-    def __init__(
-        self,
-        stream: httpx.AsyncByteStream,
-        release: Callable[[int], None],
-        index: int,
-    ) -> None:
-        self._stream = stream
-        self._release: Callable[[int], None] | None = release
-        self._index = index
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._stream.__aiter__()  # no layer of ours per chunk
-
-    async def aclose(self) -> None:
-        release, self._release = self._release, None
-        if release is not None:
-            release(self._index)
-        await self._stream.aclose()

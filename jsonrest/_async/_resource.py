@@ -168,14 +168,13 @@ class AsyncResource:
         self, request: Request, timeout: Any, expires: float | None
     ) -> Response:
         client = self.client
-        extra = {} if timeout is None else {"timeout": timeout}
         try:
             http_request = client.build_request(
                 request.method,
                 self.url + request.target,
                 content=request.content,
                 headers=request.headers,
-                **extra,
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
             )
         except httpx.InvalidURL as exc:  # too long: the caller's path or params
             raise ValueError(f"invalid request URL: {exc}") from exc

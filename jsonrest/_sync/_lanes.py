@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import httpx
 
@@ -38,34 +38,28 @@ class Lanes(httpx.BaseTransport):
         self._lock = threading.Lock()  # the blocking twin's lanes serve threads
 
     def busy(self) -> list[int]:
-        """Requests each lane holds now, from sending until their body is closed."""
+        """Requests each lane is sending now, until their response headers arrive.
+
+        A body is then read at once (jsonrest reads every body whole), so
+        this counts a lane's busy connections closely without wrapping every
+        response to see it closed.
+        """
         return list(self._busy)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send `request` through the least busy lane (the first among equals)."""
         with self._lock:
             busy = self._busy
-            index = busy.index(min(busy))
+            index = busy.index(min(busy)) if busy[0] else 0
             lane = self._lanes[index]
             if lane is None:
                 lane = self._lanes[index] = self._make(self._keepalive[index])
             busy[index] += 1
         try:
-            response = lane.handle_request(request)
-        except BaseException:
-            self._release(index)
-            raise
-        if response.is_closed:  # read whole already (a mock's): nothing to hold
-            self._release(index)
-            return response
-        stream = response.stream
-        assert isinstance(stream, httpx.SyncByteStream)  # as every transport's
-        response.stream = _Releasing(stream, self._release, index)
-        return response
-
-    def _release(self, index: int) -> None:
-        with self._lock:
-            self._busy[index] -= 1
+            return lane.handle_request(request)
+        finally:
+            with self._lock:
+                busy[index] -= 1
 
     def close(self) -> None:
         """Close every lane made so far."""
@@ -74,28 +68,3 @@ class Lanes(httpx.BaseTransport):
             self._lanes = [None] * len(self._lanes)
         for lane in lanes:
             lane.close()
-
-
-class _Releasing(httpx.SyncByteStream):
-    """A response body that frees its lane when closed, exactly once."""
-
-    __slots__ = ("_index", "_release", "_stream")
-
-    def __init__(
-        self,
-        stream: httpx.SyncByteStream,
-        release: Callable[[int], None],
-        index: int,
-    ) -> None:
-        self._stream = stream
-        self._release: Callable[[int], None] | None = release
-        self._index = index
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self._stream.__iter__()  # no layer of ours per chunk
-
-    def close(self) -> None:
-        release, self._release = self._release, None
-        if release is not None:
-            release(self._index)
-        self._stream.close()

@@ -4,90 +4,69 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
 from jsonrest._sync._lanes import Lanes
 
 
-class _Body(httpx.SyncByteStream):
-    """A body read from the lane, as a real transport's is: not pre-read."""
+class _Lanes:
+    """Mock lanes whose handler records how busy the lanes are during a send.
 
-    def __init__(self, content: bytes) -> None:
-        self.content = content
+    `/nest/N` sends `/nest/N-1` through the same client before answering, so
+    N + 1 requests are in flight at once, each on the least busy lane.
+    """
 
-    def __iter__(self) -> Iterator[bytes]:
-        yield self.content
+    def __init__(
+        self,
+        keepalive: tuple[int, ...],
+        transport: type[httpx.MockTransport] = httpx.MockTransport,
+    ) -> None:
+        self.transport = transport
+        self.made: list[int] = []
+        self.seen: list[list[int]] = []
+        self.lanes = Lanes(self._make, keepalive)
+        self.client = httpx.Client(transport=self.lanes)
 
+    def _make(self, keepalive: int) -> httpx.MockTransport:
+        self.made.append(keepalive)
+        return self.transport(self._handle)
 
-def _ok(request: httpx.Request) -> httpx.Response:
-    if request.url.path == "/fail":
-        raise httpx.ConnectError("refused", request=request)
-    return httpx.Response(200, stream=_Body(request.url.path.encode()))
-
-
-class _Made:
-    """Builds mock lanes, remembering each lane's keep-alive share."""
-
-    def __init__(self) -> None:
-        self.keepalive: list[int] = []
-
-    def __call__(self, keepalive: int) -> httpx.MockTransport:
-        self.keepalive.append(keepalive)
-        return httpx.MockTransport(_ok)
-
-
-def _open(client: httpx.Client, path: str) -> httpx.Response:
-    """Send a GET whose body stays unread, holding its lane until closed."""
-    return client.send(
-        client.build_request("GET", "http://h" + path), stream=True
-    )
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(self.lanes.busy())
+        parts = request.url.path.split("/")
+        if parts[1] == "fail":
+            raise httpx.ConnectError("refused", request=request)
+        if parts[1] == "nest" and int(parts[2]):
+            self.client.get(f"http://h/nest/{int(parts[2]) - 1}")
+        return httpx.Response(200, json={})
 
 
 def test_idle_traffic_stays_on_the_first_lane() -> None:
-    made = _Made()
-    lanes = Lanes(made, (2, 2, 1))
-    with httpx.Client(transport=lanes) as client:
+    mock = _Lanes((2, 2, 1))
+    with mock.client:
         for _ in range(5):
-            assert (client.get("http://h/x")).content == b"/x"
-            assert lanes.busy() == [0, 0, 0]
-    assert made.keepalive == [2]  # the other lanes were never needed
+            assert (mock.client.get("http://h/x")).json() == {}
+    assert mock.seen == [[1, 0, 0]] * 5
+    assert mock.lanes.busy() == [0, 0, 0]
+    assert mock.made == [2]  # the other lanes were never needed
 
 
-def test_open_responses_spread_over_lanes_and_free_them_once() -> None:
-    made = _Made()
-    lanes = Lanes(made, (2, 1))
-    with httpx.Client(transport=lanes) as client:
-        first = client.send(
-            client.build_request("GET", "http://h/1"), stream=True
-        )
-        assert lanes.busy() == [1, 0]
-        second = client.send(
-            client.build_request("GET", "http://h/2"), stream=True
-        )
-        assert lanes.busy() == [1, 1]
-        third = client.send(
-            client.build_request("GET", "http://h/3"), stream=True
-        )
-        assert lanes.busy() == [2, 1]
-        assert made.keepalive == [2, 1]
-        assert first.read() == b"/1"
-        first.close()
-        first.close()
-        assert lanes.busy() == [1, 1]
-        second.close()
-        third.close()
-        assert lanes.busy() == [0, 0]
+def test_concurrent_requests_take_the_least_busy_lane() -> None:
+    mock = _Lanes((2, 1))
+    with mock.client:
+        mock.client.get("http://h/nest/3")
+    assert mock.seen == [[1, 0], [1, 1], [2, 1], [2, 2]]
+    assert mock.lanes.busy() == [0, 0]
+    assert mock.made == [2, 1]
 
 
 def test_a_failed_send_frees_its_lane() -> None:
-    lanes = Lanes(_Made(), (1, 1))
-    with httpx.Client(transport=lanes) as client:
+    mock = _Lanes((1, 1))
+    with mock.client:
         with pytest.raises(httpx.ConnectError):
-            client.get("http://h/fail")
-        assert lanes.busy() == [0, 0]
+            mock.client.get("http://h/fail")
+    assert mock.lanes.busy() == [0, 0]
 
 
 def test_closing_closes_every_lane_made() -> None:
@@ -97,27 +76,12 @@ def test_closing_closes_every_lane_made() -> None:
         def close(self) -> None:
             closed.append(self)
 
-    lanes = Lanes(lambda keepalive: Transport(_ok), (1, 1, 1))
-    with httpx.Client(transport=lanes) as client:
-        one = _open(client, "/")
-        client.get("http://h/")
-        one.close()
+    mock = _Lanes((1, 1, 1), Transport)
+    with mock.client:
+        mock.client.get("http://h/nest/1")
     assert len(closed) == 2
-
-
-def test_a_body_read_whole_frees_its_lane_at_once() -> None:
-    def whole(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={})  # read by httpx already
-
-    lanes = Lanes(lambda keepalive: httpx.MockTransport(whole), (1, 1))
-    with httpx.Client(transport=lanes) as client:
-        response = client.send(
-            client.build_request("GET", "http://h/"), stream=True
-        )
-        assert lanes.busy() == [0, 0]
-        response.close()
 
 
 def test_no_lanes_is_refused() -> None:
     with pytest.raises(ValueError, match="lane"):
-        Lanes(_Made(), ())
+        Lanes(httpx.MockTransport, ())
