@@ -83,6 +83,35 @@ def run_mode(mode: str, hosts: list[str], count: int) -> tuple[Summary, int]:
     return _async(hosts, count, mode)
 
 
+def _raw_async(hosts: list[str], count: int) -> Summary:
+    """The baseline: one raw httpx.AsyncClient per host, fanned out by a task group."""
+
+    async def run() -> Summary:
+        clients = [httpx.AsyncClient() for _ in hosts]
+
+        async def one(client: httpx.AsyncClient, host: str) -> None:
+            (await client.get(f"http://{host}{PATH}")).json()
+
+        async def fan() -> None:
+            async with anyio.create_task_group() as group:
+                for client, host in zip(clients, hosts, strict=True):
+                    group.start_soon(one, client, host)
+
+        try:
+            await fan()  # connect once, as the broadcasts do
+            values = []
+            for _ in range(count):
+                start = time.perf_counter()
+                await fan()
+                values.append((time.perf_counter() - start) * 1000)
+            return Summary(values)
+        finally:
+            for client in clients:
+                await client.aclose()
+
+    return anyio.run(run, backend="asyncio")
+
+
 def _sequential(hosts: list[str]) -> float:
     with httpx.Client() as client:
         for host in hosts:  # connect first, as the broadcasts do
@@ -119,9 +148,15 @@ def measure(
     table = Table(
         f"Broadcast wall time, each host answering after {ideal:.0f} ms "
         f"(median of {count} broadcasts; ratio to the ideal {ideal:.0f} ms in brackets)",
-        ["hosts", *(f"{mode} ms" for mode in MODES), "sequential httpx loop ms"],
+        [
+            "hosts",
+            *(f"{mode} ms" for mode in MODES),
+            "raw httpx + task group (asyncio) ms",
+            "sequential httpx loop ms",
+        ],
     )
     series: dict[str, Any] = {"N": sizes, **{mode: [] for mode in MODES}}
+    series["raw httpx"] = []
     series["sequential"] = []
     for n in sizes:
         hosts = hosts_all[:n]
@@ -130,6 +165,9 @@ def measure(
             summary, _ = run_mode(mode, hosts, count)
             series[mode].append(summary.median)
             row.append(f"{summary.median:.1f} ({summary.median / ideal:.2f}×)")
+        raw = _raw_async(hosts, count)
+        series["raw httpx"].append(raw.median)
+        row.append(f"{raw.median:.1f} ({raw.median / ideal:.2f}×)")
         if n <= sequential_up_to:
             seq = _sequential(hosts)
             row.append(f"{seq:,.0f}")
@@ -141,8 +179,9 @@ def measure(
     table.notes.append(
         "sync: Resources.broadcast (a thread pool, max_workers=64); asyncio and "
         "trio: AsyncResources.broadcast (an anyio task group); the last mode uses "
-        "the optional httpx-aiohttp transport. Target: 64 hosts within 1.5× of "
-        f"{ideal:.0f} ms."
+        "the optional httpx-aiohttp transport. The raw baseline is one "
+        "httpx.AsyncClient per host in an anyio task group, without jsonrest. "
+        f"Target: 64 hosts within 1.5× of {ideal:.0f} ms."
     )
     size = max(sizes)
     resources = Table(
