@@ -294,6 +294,10 @@ async def _serve(ports: list[int], delay: float) -> None:
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.TimeoutError):
             pass
+        except asyncio.CancelledError:
+            # Stopping with a client's connection still open: asyncio would log
+            # the cancelled handler as an error, once per connection.
+            return
         finally:
             writer.close()
 
