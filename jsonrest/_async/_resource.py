@@ -108,9 +108,13 @@ class AsyncResource:
         options = {**options, "verify": verify}
         options.pop("cert", None)  # now part of the context
         if not options.get("http2"):  # HTTP/2 multiplexes: one pool suffices
-            options["transport"] = AsyncLanes(
-                partial(_lane, verify, options), self._lanes
+            lane = partial(
+                _lane,
+                verify,
+                options.get("http1", True),
+                options["limits"].keepalive_expiry,
             )
+            options["transport"] = AsyncLanes(lane, self._lanes)
         return options
 
     async def request(
@@ -293,16 +297,15 @@ class AsyncResource:
 
 
 def _lane(
-    verify: ssl.SSLContext, options: dict[str, Any], keepalive: int
+    verify: ssl.SSLContext, http1: bool, expiry: float | None, keepalive: int
 ) -> httpx.AsyncHTTPTransport:
     """One lane: the transport httpx would make, keeping `keepalive` connections."""
-    limits = options["limits"]
     return httpx.AsyncHTTPTransport(
         verify=verify,
-        http1=options.get("http1", True),
+        http1=http1,
         limits=httpx.Limits(
             max_connections=None,
             max_keepalive_connections=keepalive,
-            keepalive_expiry=limits.keepalive_expiry,
+            keepalive_expiry=expiry,
         ),
     )

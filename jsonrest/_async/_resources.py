@@ -218,6 +218,25 @@ class AsyncResources(Mapping[str, AsyncResource]):
         if response.status < 500:
             self.health.succeeded(host)
 
+    async def _start(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        params: Any,
+        headers: Headers | None,
+        hosts: Iterable[str],
+        deadline: float | None,
+    ) -> tuple[Request, Sequence[str], float | None]:
+        """Begin a call: check and encode it before any traffic, pick its hosts
+        and its deadline, and close the pools of hosts discarded since."""
+        self._check_open()
+        if self._retired:
+            await self._reap()
+        request = prepare(method, path, body, params, headers)
+        targets = self._subset(hosts)
+        return request, targets, self.deadline if deadline is _DEFAULT else deadline
+
     async def unicast(
         self,
         method: str,
@@ -241,13 +260,9 @@ class AsyncResources(Mapping[str, AsyncResource]):
         host tried, `Timeout` past the deadline, `NoHostAvailable` when no host
         may be chosen.
         """
-        self._check_open()
-        if self._retired:
-            await self._reap()
-        request = prepare(method, path, body, params, headers)
-        candidates = self._subset(hosts)
-        if deadline is _DEFAULT:
-            deadline = self.deadline
+        request, candidates, deadline = await self._start(
+            method, path, body, params, headers, hosts, deadline
+        )
         attempts = Attempts(
             request, retries=self.retries, deadline=deadline, idempotent=idempotent
         )
@@ -328,13 +343,9 @@ class AsyncResources(Mapping[str, AsyncResource]):
         `ExceptionGroup` of the errors, with `.responses` holding every
         response that did arrive. Its wall time is that of the slowest host.
         """
-        self._check_open()
-        if self._retired:
-            await self._reap()
-        request = prepare(method, path, body, params, headers)
-        targets = self._subset(hosts)
-        if deadline is _DEFAULT:
-            deadline = self.deadline
+        request, targets, deadline = await self._start(
+            method, path, body, params, headers, hosts, deadline
+        )
         expires = None if deadline is None else time.monotonic() + deadline
         calls = [
             partial(self._broadcast_one, host, request, deadline, expires)

@@ -110,9 +110,13 @@ class Resource:
         options = {**options, "verify": verify}
         options.pop("cert", None)  # now part of the context
         if not options.get("http2"):  # HTTP/2 multiplexes: one pool suffices
-            options["transport"] = Lanes(
-                partial(_lane, verify, options), self._lanes
+            lane = partial(
+                _lane,
+                verify,
+                options.get("http1", True),
+                options["limits"].keepalive_expiry,
             )
+            options["transport"] = Lanes(lane, self._lanes)
         return options
 
     def request(
@@ -295,16 +299,15 @@ class Resource:
 
 
 def _lane(
-    verify: ssl.SSLContext, options: dict[str, Any], keepalive: int
+    verify: ssl.SSLContext, http1: bool, expiry: float | None, keepalive: int
 ) -> httpx.HTTPTransport:
     """One lane: the transport httpx would make, keeping `keepalive` connections."""
-    limits = options["limits"]
     return httpx.HTTPTransport(
         verify=verify,
-        http1=options.get("http1", True),
+        http1=http1,
         limits=httpx.Limits(
             max_connections=None,
             max_keepalive_connections=keepalive,
-            keepalive_expiry=limits.keepalive_expiry,
+            keepalive_expiry=expiry,
         ),
     )

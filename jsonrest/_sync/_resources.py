@@ -220,6 +220,25 @@ class Resources(Mapping[str, Resource]):
         if response.status < 500:
             self.health.succeeded(host)
 
+    def _start(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        params: Any,
+        headers: Headers | None,
+        hosts: Iterable[str],
+        deadline: float | None,
+    ) -> tuple[Request, Sequence[str], float | None]:
+        """Begin a call: check and encode it before any traffic, pick its hosts
+        and its deadline, and close the pools of hosts discarded since."""
+        self._check_open()
+        if self._retired:
+            self._reap()
+        request = prepare(method, path, body, params, headers)
+        targets = self._subset(hosts)
+        return request, targets, self.deadline if deadline is _DEFAULT else deadline
+
     def unicast(
         self,
         method: str,
@@ -243,13 +262,9 @@ class Resources(Mapping[str, Resource]):
         host tried, `Timeout` past the deadline, `NoHostAvailable` when no host
         may be chosen.
         """
-        self._check_open()
-        if self._retired:
-            self._reap()
-        request = prepare(method, path, body, params, headers)
-        candidates = self._subset(hosts)
-        if deadline is _DEFAULT:
-            deadline = self.deadline
+        request, candidates, deadline = self._start(
+            method, path, body, params, headers, hosts, deadline
+        )
         attempts = Attempts(
             request, retries=self.retries, deadline=deadline, idempotent=idempotent
         )
@@ -330,13 +345,9 @@ class Resources(Mapping[str, Resource]):
         `ExceptionGroup` of the errors, with `.responses` holding every
         response that did arrive. Its wall time is that of the slowest host.
         """
-        self._check_open()
-        if self._retired:
-            self._reap()
-        request = prepare(method, path, body, params, headers)
-        targets = self._subset(hosts)
-        if deadline is _DEFAULT:
-            deadline = self.deadline
+        request, targets, deadline = self._start(
+            method, path, body, params, headers, hosts, deadline
+        )
         expires = None if deadline is None else time.monotonic() + deadline
         calls = [
             partial(self._broadcast_one, host, request, deadline, expires)
