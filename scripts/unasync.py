@@ -43,6 +43,7 @@ SUBS = [
     (r"\baclose\b", "close"),
     (r"\baread\b", "read"),
     (r"\baiter_bytes\b", "iter_bytes"),
+    (r"\baiter_raw\b", "iter_raw"),
     (r"\bhandle_async_request\b", "handle_request"),
     (r"\bjsonrest\._async\b", "jsonrest._sync"),
     # The central rule: AsyncResource -> Resource, httpx.AsyncClient -> httpx.Client.

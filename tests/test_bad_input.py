@@ -13,6 +13,7 @@ import json
 import socket
 import threading
 import time
+import tracemalloc
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -468,6 +469,21 @@ def test_a_gzip_bomb_is_capped(scripted: Scripted, max_body: int | None) -> None
         res.request("GET", "/")
     assert info.value.limit == (max_body or 64 * 1024 * 1024)
     assert "max_body" in str(info.value)
+
+
+def test_a_gzip_bomb_costs_memory_only_up_to_max_body(scripted: Scripted) -> None:
+    scripted.reply = NASTY["gzip bomb"]
+    scripted.hold = 0.0
+    with Resource(scripted.host, timeout=5, limit=0, max_body=1 << 20) as res:
+        tracemalloc.start()
+        try:
+            with pytest.raises(jsonrest.BodyTooLarge):
+                res.request("GET", "/")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    # httpx alone inflates each 64 KiB read whole: about 64 MiB of zeros.
+    assert peak < 8 << 20
 
 
 @pytest.mark.anyio

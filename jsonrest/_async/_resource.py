@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from types import TracebackType
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from .._concurrency import AsyncGate, async_shield
+from .._decoding import decoder_for
 from .._exceptions import BodyTooLarge, Timeout
 from .._faults import as_error
 from .._hosts import parse_host
@@ -210,13 +211,34 @@ class AsyncResource:
         limit = self.max_body
         if limit is None and expires is None:
             return await http_response.aread()
+        decoder = None
+        if limit is not None:  # decode gzip within the limit (see _decoding)
+            decoder = decoder_for(http_response.headers.get("content-encoding"))
+        if decoder is None:
+            stream = http_response.aiter_bytes()
+        else:
+            stream = http_response.aiter_raw()
         chunks = []
         size = 0
-        cut = ""  # why the body was cut short: "large" or "late"
+        cut = ""  # why the body was cut short: "bad", "large" or "late"
+        bad: httpx.DecodingError | None = None
         try:
-            async for chunk in http_response.aiter_bytes():
-                size += len(chunk)
-                if limit is not None and size > limit:
+            async for chunk in stream:
+                if cut:
+                    continue  # closed: reading on just ends httpx's generators
+                pieces: Iterable[bytes] = (chunk,)
+                if decoder is not None:
+                    assert limit is not None
+                    pieces = decoder.decode(chunk, limit - size + 1)
+                try:
+                    for piece in pieces:
+                        size += len(piece)
+                        chunks.append(piece)
+                except httpx.DecodingError as exc:
+                    bad = exc
+                if bad is not None:
+                    cut = "bad"
+                elif limit is not None and size > limit:
                     cut = "large"
                 elif expires is not None and time.monotonic() > expires:
                     # Each read came within its timeout, but the body as a
@@ -227,13 +249,15 @@ class AsyncResource:
                     # generators with an error rather than abandoning it half-run
                     # (trio warns about abandoned async generators).
                     await http_response.aclose()
-                else:
-                    chunks.append(chunk)
         except httpx.HTTPError:
             if not cut:
                 raise
-        if cut == "large":
-            assert limit is not None
+        if decoder is not None and not cut:
+            chunks.append(decoder.flush())
+            size += len(chunks[-1])
+        if bad is not None:
+            raise bad
+        if limit is not None and size > limit:
             raise BodyTooLarge(self.host, limit)
         if cut == "late":
             raise Timeout(
