@@ -4,6 +4,7 @@ the keywords of an httpx client."""
 from __future__ import annotations
 
 import inspect
+import ssl
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -19,6 +20,7 @@ __all__ = [
     "Options",
     "client_options",
     "lane_sizes",
+    "tls_context",
 ]
 
 DEFAULT_TIMEOUT = 5.0
@@ -45,6 +47,16 @@ class Options(NamedTuple):
     pool_timeout: float | None
     lanes: tuple[int, ...]
     client: dict[str, Any]
+
+
+def tls_context(options: dict[str, Any]) -> ssl.SSLContext:
+    """The TLS context httpx would build from a client's `verify`, `cert` and
+    `trust_env` keywords (an `SSLContext` given as `verify` is used as is)."""
+    return httpx.create_ssl_context(
+        verify=options.get("verify", True),
+        cert=options.get("cert"),
+        trust_env=options.get("trust_env", True),
+    )
 
 
 def lane_sizes(limit: int, size: int = LANE) -> tuple[int, ...]:

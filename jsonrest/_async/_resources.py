@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -11,14 +12,12 @@ from functools import partial
 from types import TracebackType
 from typing import Any
 
-import httpx
-
 from .._concurrency import AsyncWorkers, async_cancel_after
 from .._exceptions import BroadcastError, Error, Timeout, TransportError
 from .._failover import Attempts, attempt_timeout
 from .._faults import classify
 from .._health import Health, HostState, parse_retry_after
-from .._options import DEFAULT_TIMEOUT, client_options
+from .._options import DEFAULT_TIMEOUT, client_options, tls_context
 from .._request import Headers, Request, prepare
 from .._response import Response
 from .._selection import choose
@@ -427,17 +426,13 @@ class _SharedTLS:
     of a thousand hosts shares one instead.
     """
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
-        self._verify = options.get("verify", True)
-        self._cert = options.get("cert")
-        self._trust_env = options.get("trust_env", True)
-        self._context: Any = None
+    def __init__(self, options: dict[str, Any]) -> None:
+        self._options = options
+        self._context: ssl.SSLContext | None = None
         self._lock = threading.Lock()
 
-    def __call__(self) -> Any:
+    def __call__(self) -> ssl.SSLContext:
         with self._lock:
             if self._context is None:
-                self._context = httpx.create_ssl_context(
-                    verify=self._verify, cert=self._cert, trust_env=self._trust_env
-                )
+                self._context = tls_context(self._options)
             return self._context

@@ -19,7 +19,7 @@ from .._decoding import decoder_for
 from .._exceptions import BodyTooLarge, Timeout
 from .._faults import as_error
 from .._hosts import parse_host
-from .._options import client_options
+from .._options import client_options, tls_context
 from .._request import Headers, Request, prepare
 from .._response import Response
 from ._lanes import Lanes
@@ -97,17 +97,14 @@ class Resource:
         options = self._options
         if "transport" in options:
             return options  # the caller's own transport takes every request
-        verify = options.get("verify", True)
-        if self.tls is not None and not isinstance(verify, ssl.SSLContext):
+        if self.tls is not None and not isinstance(
+            options.get("verify"), ssl.SSLContext
+        ):
             verify = self.tls()  # the one context a cluster's hosts share
         else:
             # Made once for every lane: httpx would make one per transport,
             # at milliseconds each.
-            verify = httpx.create_ssl_context(
-                verify=verify,
-                cert=options.get("cert"),
-                trust_env=options.get("trust_env", True),
-            )
+            verify = tls_context(options)
         options = {**options, "verify": verify}
         options.pop("cert", None)  # now part of the context
         if not options.get("http2"):  # HTTP/2 multiplexes: one pool suffices
