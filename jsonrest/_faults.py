@@ -12,7 +12,7 @@ import httpx
 
 from ._exceptions import DecodeError, Error, Timeout, TransportError
 
-__all__ = ["Fault", "as_error", "classify"]
+__all__ = ["Fault", "as_error", "classify", "may_resend"]
 
 
 class Fault(enum.Enum):
@@ -53,6 +53,19 @@ def classify(exc: BaseException) -> Fault:
     if isinstance(exc, (httpx.NetworkError, httpx.RemoteProtocolError)):
         return Fault.DROPPED
     return Fault.LOCAL
+
+
+def may_resend(error: BaseException, idempotent: bool) -> bool:
+    """Whether a request that failed with `error` may be sent to another host.
+
+    Always when it certainly never reached the host; when it may have, only if
+    sending it twice does no harm (`idempotent`) and the host timed out or
+    dropped the connection. Anything else (a local failure) is never resent.
+    """
+    fault = classify(error) if isinstance(error, TransportError) else Fault.LOCAL
+    return fault.nothing_sent or (
+        idempotent and fault in (Fault.TIMEOUT, Fault.DROPPED)
+    )
 
 
 def _detail(exc: BaseException) -> str:
