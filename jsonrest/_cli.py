@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from ._exceptions import BroadcastError, Error, StatusError
+from ._options import check_seconds
 from ._response import Response
 from ._sync import Resources
 
@@ -35,6 +36,22 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise _Fail(f"{message} (see jsonrest --help)")
+
+
+def _seconds(text: str) -> float:
+    """`--timeout`'s type: seconds, checked here as the Resource would check them.
+
+    A bad value (0, inf, nan, 1e300) is then a usage error, reported in one line
+    with status 2, rather than an error from deep inside the first request.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    try:
+        return check_seconds("timeout", value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=5.0,
         metavar="S",
         help="seconds per attempt (default 5)",
@@ -208,8 +225,6 @@ def _run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
     hosts = _hosts(args)
     body = _body(args)
     params = _params(args.param)
-    if args.timeout <= 0:
-        raise _Fail("--timeout must be > 0")
     with Resources(hosts, timeout=args.timeout) as cluster:
         if args.broadcast:
             return _broadcast(cluster, args, body, params, out)

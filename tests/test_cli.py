@@ -101,6 +101,12 @@ def test_non_2xx_exits_1_with_one_line(server: JSONServer) -> None:
         (["--host", "h:1", "GET"], "required: PATH"),
         (["--host", "h:1", "GET", "/x", "--bogus"], "unrecognized arguments"),
         (["--host", "h:1", "--timeout", "soon", "GET", "/x"], "invalid float"),
+        (["--host", "h:1", "--timeout", "inf", "GET", "/x"], "not inf"),
+        (["--host", "h:1", "--timeout=-inf", "GET", "/x"], "not -inf"),
+        (["--host", "h:1", "--timeout", "nan", "GET", "/x"], "not nan"),
+        (["--host", "h:1", "--timeout", "1e300", "GET", "/x"], "--timeout"),
+        (["--host", "h:1", "--timeout", "-1", "GET", "/x"], "--timeout"),
+        (["--host", "h:1", "--timeout", "1e-400", "GET", "/x"], "--timeout"),
         (["--host", "h:1", "--broadcast", "--unicast", "GET", "/x"], "not allowed"),
     ],
 )
@@ -110,6 +116,31 @@ def test_usage_errors_are_one_line(argv: list[str], message: str) -> None:
     assert out == ""
     assert err.count("\n") == 1
     assert message in err
+
+
+def test_a_bad_timeout_through_the_real_command() -> None:
+    """`jsonrest --timeout inf` once crashed at the first request, traceback and all."""
+    argv = ["--timeout", "inf", "--host", "h:1", "GET", "/x"]
+    result = subprocess.run(
+        [sys.executable, "-m", "jsonrest", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("jsonrest: argument --timeout: timeout must be")
+    assert "Traceback" not in result.stderr
+
+
+def test_the_longest_timeout_is_taken(server: JSONServer) -> None:
+    status, out, err = run(
+        "--host", server.host, "--timeout", "31536000", "GET", "/echo"
+    )
+    assert (status, err) == (0, "")
+    assert json.loads(out)["method"] == "GET"
 
 
 def test_help(capsys: pytest.CaptureFixture[str]) -> None:
