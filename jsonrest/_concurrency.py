@@ -8,7 +8,8 @@ to `Gate`, `async_cancel_after` to `cancel_after` and `async_shield` to
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -74,7 +75,7 @@ class Workers:
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
-        self.max_workers = max_workers or 64
+        self.max_workers = 64 if max_workers is None else max_workers
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._closed = False
@@ -127,8 +128,9 @@ class Workers:
 class AsyncGate:
     """Lets at most `limit` callers through at once; the others wait their turn.
 
-    Waiting longer than `timeout` seconds raises `httpx.PoolTimeout`, like a
-    full httpx pool: nothing was sent, and it is not the host's fault.
+    Waiting longer than `timeout` seconds (or the time a caller has left)
+    raises `httpx.PoolTimeout`, like a full httpx pool: nothing was sent, and
+    it is not the host's fault.
     """
 
     def __init__(self, limit: int, timeout: float | None) -> None:
@@ -136,25 +138,29 @@ class AsyncGate:
         self.timeout = timeout
         self._semaphore: anyio.Semaphore | None = None
 
-    async def __aenter__(self) -> None:
+    @asynccontextmanager
+    async def turn(self, within: float | None = None) -> AsyncIterator[None]:
+        """Wait for a turn, at most `within` seconds as well as `timeout`."""
         if self._semaphore is None:
             # Made on first use, inside the event loop that will use it.
             self._semaphore = anyio.Semaphore(self.limit)
-        with anyio.move_on_after(self.timeout) as scope:
+        wait = _wait(self.timeout, within)
+        with anyio.move_on_after(wait) as scope:
             await self._semaphore.acquire()
         if scope.cancelled_caught:
-            raise httpx.PoolTimeout(f"no turn within {self.timeout} s")
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self._semaphore is not None
-        self._semaphore.release()
+            raise httpx.PoolTimeout(f"no turn within {wait:.3g} s")
+        try:
+            yield
+        finally:
+            self._semaphore.release()
 
 
 class Gate:
     """Lets at most `limit` threads through at once; the others wait their turn.
 
-    Waiting longer than `timeout` seconds raises `httpx.PoolTimeout`, like a
-    full httpx pool: nothing was sent, and it is not the host's fault.
+    Waiting longer than `timeout` seconds (or the time a caller has left)
+    raises `httpx.PoolTimeout`, like a full httpx pool: nothing was sent, and
+    it is not the host's fault.
     """
 
     def __init__(self, limit: int, timeout: float | None) -> None:
@@ -162,12 +168,23 @@ class Gate:
         self.timeout = timeout
         self._semaphore = threading.BoundedSemaphore(limit)
 
-    def __enter__(self) -> None:
-        if not self._semaphore.acquire(timeout=self.timeout):
-            raise httpx.PoolTimeout(f"no turn within {self.timeout} s")
+    @contextmanager
+    def turn(self, within: float | None = None) -> Iterator[None]:
+        """Wait for a turn, at most `within` seconds as well as `timeout`."""
+        wait = _wait(self.timeout, within)
+        if not self._semaphore.acquire(timeout=wait):
+            raise httpx.PoolTimeout(f"no turn within {wait:.3g} s")
+        try:
+            yield
+        finally:
+            self._semaphore.release()
 
-    def __exit__(self, *exc_info: object) -> None:
-        self._semaphore.release()
+
+def _wait(timeout: float | None, within: float | None) -> float | None:
+    if within is None:
+        return timeout
+    within = max(within, 0.0)
+    return within if timeout is None else min(timeout, within)
 
 
 class NoScope:

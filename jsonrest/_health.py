@@ -1,48 +1,62 @@
-"""Load and health of every host, shared by both twins, every thread and task.
+"""The members of a cluster and what is known of each: load, backoff, Retry-After.
 
-One `Health` holds, per host, the requests in flight, the consecutive failures
-and until when the host is down (backing off) or asked us to stay away
-(`Retry-After`). It is guarded by a threading lock that is never held across
-an await, so the async twin uses it as it is (the model of elastic-transport's
+`Health` owns the host set of a `Resources` (the only copy) and, per host, a
+`HostState`: requests in flight, consecutive failures, until when the host is
+down (backing off) or asked to be left alone (`Retry-After`), and the host's
+resource. Readers get snapshots that never raise for a host discarded
+meanwhile: a discarded host's state is marked `retired`, and lookups of it
+answer None. It is guarded by a threading lock that is never held across an
+await, so the async twin uses it as it is (the model of elastic-transport's
 node pool).
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Health", "HostState", "parse_retry_after"]
+__all__ = ["Health", "HostState"]
 
 log = logging.getLogger("jsonrest")
 
+#: rank() of a host: usable now, asked to wait (Retry-After), backing off.
+LIVE, AVOIDED, DOWN = 0, 1, 2
 
-@dataclass
+
+@dataclass(eq=False)
 class HostState:
     """What jsonrest knows of one host. Times are `time.monotonic()` seconds."""
 
+    host: str = ""
+    resource: Any = field(default=None, repr=False)
     in_flight: int = 0
     failures: int = 0
     down_until: float = 0.0
     avoid_until: float = 0.0
     requests: int = 0
     errors: int = 0
-    latency: float = 0.0  # total seconds of completed requests
-    retired: bool = False  # the host was discarded while requests were in flight
+    latency: float = 0.0  # total seconds of completed exchanges
+    retired: bool = False  # discarded: no new request may start on it
+    #: How many times the host was marked down: a request started before the
+    #: latest mark found the host as it was then, so its failure is no news.
+    epoch: int = 0
 
 
 class Health:
-    """Per-host load, backoff and `Retry-After`, thread-safe and I/O free.
+    """Membership, per-host load, backoff and `Retry-After`: thread-safe, I/O free.
 
     A failure marks a host down for `backoff` seconds, doubling with each
     consecutive failure up to `max_backoff`, shortened by a random jitter of at
-    most half so that clients do not come back in step. A success marks it up.
+    most half so that clients do not come back in step. Failures count per
+    probe: only a request started after the host was last marked down can
+    escalate its backoff, so a burst of requests failing together costs one
+    step, not one each. A success marks the host up.
     """
 
     def __init__(
@@ -65,137 +79,219 @@ class Health:
         self.clock = clock
         self.rng = rng or random.Random()
         self.lock = threading.Lock()
-        self.states: dict[str, HostState] = {host: HostState() for host in hosts}
-        # How many hosts are down or avoided right now, at most: lets the
-        # selection skip its liveness checks while the whole cluster is healthy.
-        self._unhealthy = 0
+        self.closed = False
+        # Copied on write, so readers use either without the lock.
+        self._states: dict[str, HostState] = {}
+        self.hosts: tuple[str, ...] = ()
+        self._retired: list[HostState] = []
+        # When each down or avoided host may be used again, soonest first (with
+        # stale entries left to expire): all_healthy() looks at the top only.
+        self._waits: list[tuple[float, int, HostState]] = []
+        self._seq = 0
+        for host in hosts:
+            self.add(host)
 
-    def add(self, host: str) -> None:
-        """Start tracking `host` (no-op if it is tracked)."""
-        with self.lock:
-            self.states.setdefault(host, HostState())
+    # Membership -----------------------------------------------------------
 
-    def discard(self, host: str) -> HostState | None:
-        """Stop tracking `host`; return its last state (None if unknown)."""
+    def add(self, host: str, resource: Any = None) -> HostState | None:
+        """Make `host` a member; None if it is one already (nothing changes).
+
+        Raises `RuntimeError` once closed.
+        """
         with self.lock:
-            state = self.states.pop(host, None)
-            if state is not None:
-                state.retired = True
+            if self.closed:
+                raise RuntimeError("closed")
+            if host in self._states:
+                return None
+            state = HostState(host, resource)
+            self._states = {**self._states, host: state}
+            self.hosts = (*self.hosts, host)
         return state
 
+    def discard(self, host: str) -> HostState | None:
+        """Stop `host` being a member; return its state (None if not a member).
+
+        Requests in flight on it complete; `reapable` then hands it back.
+        """
+        with self.lock:
+            state = self._states.get(host)
+            if state is None:
+                return None
+            state.retired = True
+            self._states = {h: s for h, s in self._states.items() if h != host}
+            self.hosts = tuple(h for h in self.hosts if h != host)
+            self._retired.append(state)
+        return state
+
+    @property
+    def states(self) -> Mapping[str, HostState]:
+        """Every member's state, as a snapshot (do not change it)."""
+        return self._states
+
+    def get(self, host: str) -> HostState | None:
+        """The state of member `host`, or None."""
+        return self._states.get(host)
+
     def state(self, host: str) -> HostState:
-        """The state of `host` (`KeyError` if unknown)."""
-        return self.states[host]
+        """The state of member `host` (`KeyError` if it is not one)."""
+        return self._states[host]
+
+    def reapable(self) -> list[HostState]:
+        """Take the discarded hosts with no request left in flight, to close."""
+        if not self._retired:
+            return []
+        with self.lock:
+            idle = [s for s in self._retired if not s.in_flight]
+            self._retired = [s for s in self._retired if s.in_flight]
+        return idle
+
+    def close(self) -> list[HostState]:
+        """Close the membership: later `add`s fail; return every state to close."""
+        with self.lock:
+            self.closed = True
+            states = [*self._states.values(), *self._retired]
+            self._retired = []
+        return states
 
     # Load -----------------------------------------------------------------
 
-    def started(self, host: str) -> HostState:
-        """A request to `host` is in flight; `KeyError` if `host` is unknown.
-
-        Returns the host's state, to hand back to `finished` even if the host
-        is discarded meanwhile.
-        """
+    def started(self, state: HostState) -> int:
+        """A request to `state`'s host begins; returns the epoch to report with."""
         with self.lock:
-            state = self.states[host]
             state.in_flight += 1
             state.requests += 1
-        return state
+            return state.epoch
 
-    def finished(self, state: HostState, elapsed: float) -> None:
-        """A request ended, however it ended."""
+    def finished(self, state: HostState, elapsed: float) -> bool:
+        """A request ended, however it ended; True when its host is retired and
+        idle, so its pool may close now."""
         with self.lock:
             state.in_flight -= 1
             state.latency += elapsed
+            return state.retired and not state.in_flight
 
     # Health ---------------------------------------------------------------
 
-    def succeeded(self, host: str) -> None:
-        """`host` answered: it is up, and its backoff starts over."""
-        state = self.states.get(host)
+    def _state(self, host: str | HostState) -> HostState | None:
+        return self._states.get(host) if isinstance(host, str) else host
+
+    def succeeded(self, host: str | HostState) -> None:
+        """The host answered: it is up, and its backoff starts over."""
+        state = self._state(host)
         if state is None or not state.failures:
             return  # the common case, without taking the lock
         with self.lock:
             failures, state.failures = state.failures, 0
             state.down_until = 0.0
         if failures:
-            log.info("host %s is up", host)
+            log.info("host %s is up", state.host)
 
-    def failed(self, host: str) -> float:
-        """`host` failed at connect, timed out or dropped: mark it down.
+    def failed(self, host: str | HostState, epoch: int | None = None) -> float:
+        """The host failed at connect, timed out or dropped: mark it down.
 
-        Returns the backoff in seconds.
+        `epoch` is what `started` returned for the failed request: when the
+        host was marked down since, the failure is counted but the backoff is
+        left as it is. Returns the new backoff in seconds (0 when unchanged).
         """
+        state = self._state(host)
+        if state is None:
+            return 0.0
         with self.lock:
-            state = self.states.get(host)
-            if state is None:
-                return 0.0
             state.errors += 1
+            if epoch is not None and epoch != state.epoch:
+                return 0.0
+            state.epoch += 1
             state.failures += 1
             exponent = min(state.failures - 1, 32)
             full = min(self.backoff * 2.0**exponent, self.max_backoff)
             delay = full * self.rng.uniform(0.5, 1.0)
             state.down_until = self.clock() + delay
-            self._unhealthy += 1
-        log.info("host %s is down for %.1f s (failure %d)", host, delay, state.failures)
+            self._wait(state.down_until, state)
+        log.info(
+            "host %s is down for %.1f s (failure %d)", state.host, delay, state.failures
+        )
         return delay
 
-    def avoid(self, host: str, seconds: float) -> None:
-        """`host` asked for time (429/503 with `Retry-After`): steer unicasts away.
+    def avoid(self, host: str | HostState, seconds: float) -> None:
+        """The host asked for time (429/503 with `Retry-After`): steer away.
 
         The host is not marked down; the wait is capped at `max_retry_after`.
         """
         seconds = min(max(seconds, 0.0), self.max_retry_after)
+        state = self._state(host)
+        if state is None or not seconds:
+            return
         with self.lock:
-            state = self.states.get(host)
-            if state is not None and seconds:
-                state.avoid_until = max(state.avoid_until, self.clock() + seconds)
-                self._unhealthy += 1
+            until = self.clock() + seconds
+            if until > state.avoid_until:
+                state.avoid_until = until
+                self._wait(until, state)
+
+    def _wait(self, until: float, state: HostState) -> None:
+        # Called with the lock held.
+        self._seq += 1
+        heapq.heappush(self._waits, (until, self._seq, state))
 
     # Queries --------------------------------------------------------------
 
     def all_healthy(self) -> bool:
-        """True when no host can be down or avoided (a cheap, safe shortcut)."""
-        if not self._unhealthy:
+        """True when no host can be down or avoided (a cheap, safe shortcut).
+
+        Constant time but for dropping waits that have ended (each once).
+        """
+        if not self._waits:
             return True
         now = self.clock()
-        for state in self.states.values():
-            if state.down_until > now or state.avoid_until > now:
-                return False
-        # Every backoff has ended: forget them until the next failure.
         with self.lock:
-            self._unhealthy = 0
-        return True
+            waits = self._waits
+            while waits and waits[0][0] <= now:
+                heapq.heappop(waits)
+            return not waits
+
+    def rank(self, host: str) -> int | None:
+        """0 when `host` is live, 1 when avoided, 2 when down; None if no member."""
+        state = self._states.get(host)
+        if state is None:
+            return None
+        now = self.clock()
+        if state.down_until > now:
+            return DOWN
+        if state.avoid_until > now:
+            return AVOIDED
+        return LIVE
 
     def live(self, host: str) -> bool:
-        """Whether `host` is neither down nor asked to be left alone."""
-        state = self.states[host]
-        now = self.clock()
-        return state.down_until <= now and state.avoid_until <= now
+        """Whether `host` is a member, neither down nor asked to be left alone."""
+        return self.rank(host) == LIVE
 
     def down(self, host: str) -> bool:
         """Whether `host` is backing off after a failure."""
-        return self.states[host].down_until > self.clock()
+        return self.rank(host) == DOWN
 
     def until(self, host: str) -> float:
-        """When `host` may be used again (0 when it may now)."""
-        state = self.states[host]
+        """When `host` may be used again (0 when it may now, or is no member)."""
+        state = self._states.get(host)
+        if state is None:
+            return 0.0
         until = max(state.down_until, state.avoid_until)
         return until if until > self.clock() else 0.0
 
-    def priority(self, host: str) -> tuple[int, float]:
-        """The default priority: lower is better.
+    def priority(self, host: str) -> tuple[int, float] | None:
+        """The default priority: lower is better, None for a host discarded.
 
         Live hosts come first, fewest requests in flight first; then hosts that
         asked to be left alone, then hosts that are down, each by when their
         wait ends.
         """
-        state = self.states[host]
+        state = self._states.get(host)
+        if state is None:
+            return None
         now = self.clock()
         if state.down_until > now:
-            return (2, state.down_until)
+            return (DOWN, state.down_until)
         if state.avoid_until > now:
-            return (1, state.avoid_until)
-        return (0, state.in_flight)
+            return (AVOIDED, state.avoid_until)
+        return (LIVE, state.in_flight)
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per host: requests, errors, in flight, state, until, mean latency."""
@@ -203,7 +299,7 @@ class Health:
         wall = time.time()
         result = {}
         with self.lock:
-            for host, s in self.states.items():
+            for host, s in self._states.items():
                 completed = s.requests - s.in_flight
                 if s.down_until > now:
                     status, until = "down", s.down_until
@@ -220,19 +316,3 @@ class Health:
                     "mean_latency": s.latency / completed if completed else None,
                 }
         return result
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` header (delta seconds or HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._exceptions import NoHostAvailable
-from ._health import Health
+from ._health import LIVE, Health
 
 __all__ = ["SCAN_UP_TO", "choose"]
 
@@ -24,12 +24,13 @@ def choose(
 ) -> str:
     """Choose a host of `hosts` by `priority` (lower is better, None excluded).
 
-    Live hosts always win over hosts that are down or avoided; among those, the
-    one whose wait ends first. Equal priorities are broken at random, so
+    Live hosts always win over hosts that asked to be left alone
+    (`Retry-After`), and those over hosts that are down; among the latter two,
+    the one whose wait ends first. Equal priorities are broken at random, so
     sequential traffic spreads over the cluster. Beyond `SCAN_UP_TO` hosts it
     samples two and keeps the better ("power of two choices"), which costs the
-    same at any size and still steers load away from busy hosts; when neither
-    sample is live it falls back to a full scan.
+    same at any size and in any state of health and still steers load away
+    from busy hosts; only when neither sample is live does it scan them all.
     """
     count = len(hosts)
     if count > SCAN_UP_TO:
@@ -39,8 +40,8 @@ def choose(
         a, b = hosts[first], hosts[second]
         pa, pb = priority(a), priority(b)
         healthy = health.all_healthy()
-        a_ok = pa is not None and (healthy or health.live(a))
-        b_ok = pb is not None and (healthy or health.live(b))
+        a_ok = pa is not None and (healthy or health.rank(a) == LIVE)
+        b_ok = pb is not None and (healthy or health.rank(b) == LIVE)
         if a_ok and b_ok:
             return b if pb < pa else a
         if a_ok or b_ok:
@@ -61,7 +62,13 @@ def _scan(
         value = priority(host)
         if value is None:
             continue
-        key = (0, value) if healthy or health.live(host) else (1, health.until(host))
+        rank = LIVE if healthy else health.rank(host)
+        if rank == LIVE or rank is None:
+            # A host no longer a member ranks as live here: the caller, which
+            # owns the membership, skips it and chooses again.
+            key = (LIVE, value)
+        else:
+            key = (rank, health.until(host))
         if best_key is None or key < best_key:
             best_key, best = key, [host]
         elif key == best_key:

@@ -11,10 +11,9 @@ import httpx
 import pytest
 
 import jsonrest
-from jsonrest._failover import Attempts, attempt_timeout
 from jsonrest._faults import Fault, classify
-from jsonrest._health import Health, parse_retry_after
-from jsonrest._request import prepare
+from jsonrest._health import Health
+from jsonrest._retry_after import parse_retry_after
 from jsonrest._selection import choose
 
 
@@ -49,7 +48,7 @@ def test_backoff_doubles_with_jitter_and_caps(clock: Clock) -> None:
 
 def test_priority_ranks_live_then_avoided_then_down(clock: Clock) -> None:
     health = make_health(clock, ["busy", "idle", "avoided", "down", "later"])
-    health.started("busy")
+    health.started(health.state("busy"))
     health.avoid("avoided", 5)
     health.failed("down")
     health.failed("later")
@@ -70,9 +69,10 @@ def test_retry_after_is_capped_and_not_a_failure(clock: Clock) -> None:
 
 def test_stats(clock: Clock) -> None:
     health = make_health(clock, ["a", "b"])
-    state = health.started("a")
+    state = health.state("a")
+    health.started(state)
     health.finished(state, 0.25)
-    health.started("a")
+    health.started(health.state("a"))
     health.failed("b")
     stats = health.stats()
     assert stats["a"]["requests"] == 2
@@ -130,8 +130,8 @@ def test_choice_when_all_are_down_takes_the_first_to_return(clock: Clock) -> Non
 def test_choice_prefers_fewer_in_flight(clock: Clock) -> None:
     hosts = ["a", "b", "c"]
     health = make_health(clock, hosts)
-    health.started("a")
-    health.started("b")
+    health.started(health.state("a"))
+    health.started(health.state("b"))
     assert choose(hosts, health.priority, health, random.Random(5)) == "c"
 
 
@@ -140,7 +140,7 @@ def test_power_of_two_choices_favours_idle_hosts(clock: Clock) -> None:
     health = make_health(clock, hosts)
     for host in hosts[:50]:
         for _ in range(3):
-            health.started(host)
+            health.started(health.state(host))
     rng = random.Random(6)
     picks = [choose(hosts, health.priority, health, rng) for _ in range(2000)]
     idle = sum(int(p[1:]) >= 50 for p in picks)
@@ -184,77 +184,3 @@ def transport_error(cause: Exception) -> jsonrest.TransportError:
 )
 def test_classify(cause: Exception, fault: Fault) -> None:
     assert classify(transport_error(cause)) is fault
-
-
-@pytest.mark.parametrize(
-    ("method", "cause", "retry", "at_fault"),
-    [
-        ("POST", httpx.ConnectError("refused"), True, True),
-        ("POST", httpx.PoolTimeout("busy"), True, False),
-        ("POST", httpx.ReadTimeout("slow"), False, True),
-        ("PATCH", httpx.RemoteProtocolError("closed"), False, True),
-        ("GET", httpx.ReadTimeout("slow"), True, True),
-        ("PUT", httpx.ReadError("reset"), True, True),
-        ("DELETE", httpx.RemoteProtocolError("closed"), True, True),
-        ("GET", httpx.UnsupportedProtocol("x"), False, False),
-    ],
-)
-def test_failover_verdicts(
-    method: str, cause: Exception, retry: bool, at_fault: bool
-) -> None:
-    attempts = Attempts(prepare(method, "/x"), retries=2, deadline=None)
-    attempts.start("h")
-    assert attempts.failed("h", transport_error(cause)) == (retry, at_fault)
-
-
-def test_idempotent_override_and_retry_budget() -> None:
-    attempts = Attempts(
-        prepare("POST", "/x"), retries=1, deadline=None, idempotent=True
-    )
-    drop = transport_error(httpx.ReadError("reset"))
-    attempts.start("a")
-    assert attempts.failed("a", drop) == (True, True)
-    attempts.start("b")
-    assert attempts.failed("b", drop) == (False, True)
-    error = attempts.failure()
-    assert isinstance(error, jsonrest.TransportError)
-    assert error.hosts == ("a", "b")
-    assert error.errors == (drop, drop)
-    assert "a: " in str(error)
-    assert "b: " in str(error)
-
-
-def test_statuses_retried_only_when_idempotent() -> None:
-    get = Attempts(prepare("GET", "/x"), retries=2, deadline=None)
-    post = Attempts(prepare("POST", "/x"), retries=2, deadline=None)
-    assert [get.retry_status(s) for s in (500, 502, 503, 504, 429)] == [
-        False,
-        True,
-        True,
-        True,
-        False,
-    ]
-    assert not post.retry_status(503)
-
-
-def test_deadline(clock: Clock) -> None:
-    attempts = Attempts(prepare("GET", "/x"), retries=5, deadline=2.0, clock=clock)
-    assert attempts.remaining() == 2.0
-    attempts.start("a")
-    clock.now += 2.5
-    timeout = transport_error(httpx.ReadTimeout("slow"))
-    # Cut short by our own deadline: not the host's fault, and no time to retry.
-    assert attempts.failed("a", timeout, capped=True) == (False, False)
-    error = attempts.deadline_exceeded()
-    assert isinstance(error, jsonrest.Timeout)
-    assert "deadline" in str(error)
-    assert error.hosts == ("a",)
-
-
-def test_attempt_timeout() -> None:
-    assert attempt_timeout(5.0, None) is None
-    assert attempt_timeout(5.0, 10.0) is None
-    assert attempt_timeout(5.0, 2.0) == 2.0
-    assert attempt_timeout(None, 2.0) == 2.0
-    capped = attempt_timeout(httpx.Timeout(5.0, connect=1.0), 2.0)
-    assert capped == httpx.Timeout(2.0, connect=1.0)

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from .._concurrency import AsyncGate, async_shield
+from .._deadline import Deadline
 from .._decoding import decoder_for
 from .._exceptions import BodyTooLarge, Timeout
 from .._faults import as_error
@@ -132,31 +133,32 @@ class AsyncResource:
         return await self.send(prepare(method, path, body, params, headers))
 
     async def send(
-        self, request: Request, timeout: Any = None, expires: float | None = None
+        self, request: Request, timeout: Any = None, deadline: Deadline | None = None
     ) -> Response:
         """Send a prepared `Request` to this host; `timeout` overrides the option.
 
-        `expires` (a `time.monotonic()` value) bounds the whole exchange: a body
-        still arriving then, however steadily, raises `Timeout`.
+        `deadline` bounds the whole exchange: the wait for a turn under
+        `max_in_flight`, and a body still arriving then, however steadily,
+        raises `Timeout`.
         """
         gate = self._gate
         if gate is None:
-            return await self._send(request, timeout, expires)
+            return await self._send(request, timeout, deadline)
         try:
-            async with gate:
-                return await self._send(request, timeout, expires)
+            async with gate.turn(None if deadline is None else deadline.remaining()):
+                return await self._send(request, timeout, deadline)
         except httpx.PoolTimeout as exc:  # raised by the gate itself
             raise as_error(exc, self.host) from exc
 
     async def _send(
-        self, request: Request, timeout: Any, expires: float | None
+        self, request: Request, timeout: Any, deadline: Deadline | None
     ) -> Response:
         with self._lock:
             if self._closed:
                 raise RuntimeError(f"{self!r} is closed")
             self._active += 1
         try:
-            return await self._exchange(request, timeout, expires)
+            return await self._exchange(request, timeout, deadline)
         finally:
             with self._lock:
                 self._active -= 1
@@ -169,7 +171,7 @@ class AsyncResource:
                     await client.aclose()
 
     async def _exchange(
-        self, request: Request, timeout: Any, expires: float | None
+        self, request: Request, timeout: Any, deadline: Deadline | None
     ) -> Response:
         client = self.client
         try:
@@ -188,7 +190,7 @@ class AsyncResource:
         except httpx.HTTPError as exc:
             raise as_error(exc, self.host) from exc
         try:
-            body = await self._read(http_response, expires)
+            body = await self._read(http_response, deadline)
         except httpx.HTTPError as exc:
             raise as_error(exc, self.host, http_response.status_code) from exc
         finally:
@@ -203,10 +205,10 @@ class AsyncResource:
         )
 
     async def _read(
-        self, http_response: httpx.Response, expires: float | None
+        self, http_response: httpx.Response, deadline: Deadline | None
     ) -> bytes:
         limit = self.max_body
-        if limit is None and expires is None:
+        if limit is None and deadline is None:
             return await http_response.aread()
         decoder = None
         if limit is not None:  # decode gzip within the limit (see _decoding)
@@ -237,7 +239,7 @@ class AsyncResource:
                     cut = "bad"
                 elif limit is not None and size > limit:
                     cut = "large"
-                elif expires is not None and time.monotonic() > expires:
+                elif deadline is not None and deadline.expired():
                     # Each read came within its timeout, but the body as a
                     # whole outlasts the call's deadline (a dribbling host).
                     cut = "late"
@@ -257,8 +259,9 @@ class AsyncResource:
         if limit is not None and size > limit:
             raise BodyTooLarge(self.host, limit)
         if cut == "late":
+            assert deadline is not None
             raise Timeout(
-                f"deadline exceeded reading the response from {self.host}",
+                deadline.message(f"reading the response from {self.host}"),
                 host=self.host,
             )
         return b"".join(chunks)

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from .._concurrency import Gate, shield
+from .._deadline import Deadline
 from .._decoding import decoder_for
 from .._exceptions import BodyTooLarge, Timeout
 from .._faults import as_error
@@ -134,31 +135,32 @@ class Resource:
         return self.send(prepare(method, path, body, params, headers))
 
     def send(
-        self, request: Request, timeout: Any = None, expires: float | None = None
+        self, request: Request, timeout: Any = None, deadline: Deadline | None = None
     ) -> Response:
         """Send a prepared `Request` to this host; `timeout` overrides the option.
 
-        `expires` (a `time.monotonic()` value) bounds the whole exchange: a body
-        still arriving then, however steadily, raises `Timeout`.
+        `deadline` bounds the whole exchange: the wait for a turn under
+        `max_in_flight`, and a body still arriving then, however steadily,
+        raises `Timeout`.
         """
         gate = self._gate
         if gate is None:
-            return self._send(request, timeout, expires)
+            return self._send(request, timeout, deadline)
         try:
-            with gate:
-                return self._send(request, timeout, expires)
+            with gate.turn(None if deadline is None else deadline.remaining()):
+                return self._send(request, timeout, deadline)
         except httpx.PoolTimeout as exc:  # raised by the gate itself
             raise as_error(exc, self.host) from exc
 
     def _send(
-        self, request: Request, timeout: Any, expires: float | None
+        self, request: Request, timeout: Any, deadline: Deadline | None
     ) -> Response:
         with self._lock:
             if self._closed:
                 raise RuntimeError(f"{self!r} is closed")
             self._active += 1
         try:
-            return self._exchange(request, timeout, expires)
+            return self._exchange(request, timeout, deadline)
         finally:
             with self._lock:
                 self._active -= 1
@@ -171,7 +173,7 @@ class Resource:
                     client.close()
 
     def _exchange(
-        self, request: Request, timeout: Any, expires: float | None
+        self, request: Request, timeout: Any, deadline: Deadline | None
     ) -> Response:
         client = self.client
         try:
@@ -190,7 +192,7 @@ class Resource:
         except httpx.HTTPError as exc:
             raise as_error(exc, self.host) from exc
         try:
-            body = self._read(http_response, expires)
+            body = self._read(http_response, deadline)
         except httpx.HTTPError as exc:
             raise as_error(exc, self.host, http_response.status_code) from exc
         finally:
@@ -205,10 +207,10 @@ class Resource:
         )
 
     def _read(
-        self, http_response: httpx.Response, expires: float | None
+        self, http_response: httpx.Response, deadline: Deadline | None
     ) -> bytes:
         limit = self.max_body
-        if limit is None and expires is None:
+        if limit is None and deadline is None:
             return http_response.read()
         decoder = None
         if limit is not None:  # decode gzip within the limit (see _decoding)
@@ -239,7 +241,7 @@ class Resource:
                     cut = "bad"
                 elif limit is not None and size > limit:
                     cut = "large"
-                elif expires is not None and time.monotonic() > expires:
+                elif deadline is not None and deadline.expired():
                     # Each read came within its timeout, but the body as a
                     # whole outlasts the call's deadline (a dribbling host).
                     cut = "late"
@@ -259,8 +261,9 @@ class Resource:
         if limit is not None and size > limit:
             raise BodyTooLarge(self.host, limit)
         if cut == "late":
+            assert deadline is not None
             raise Timeout(
-                f"deadline exceeded reading the response from {self.host}",
+                deadline.message(f"reading the response from {self.host}"),
                 host=self.host,
             )
         return b"".join(chunks)

@@ -4,35 +4,24 @@
 
 from __future__ import annotations
 
-import logging
-import random
-import ssl
-import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable
 from functools import partial
 from types import TracebackType
 from typing import Any
 
+from .._call import Attempt, Broadcast, Call
+from .._cluster import DEFAULT, ResourcesBase
 from .._concurrency import Workers, cancel_after
-from .._exceptions import BroadcastError, Error, Timeout, TransportError
-from .._failover import Attempts, attempt_timeout
-from .._faults import classify
-from .._health import Health, HostState, parse_retry_after
-from .._options import DEFAULT_TIMEOUT, client_options, tls_context
-from .._request import Headers, Request, prepare
+from .._exceptions import Error
+from .._request import Headers
 from .._response import Response
-from .._selection import choose
 from ._resource import Resource
 
 __all__ = ["Resources"]
 
-log = logging.getLogger("jsonrest")
-_DEFAULT: Any = object()
-_RETRY_AFTER_STATUSES = (429, 503)
 
-
-class Resources(Mapping[str, Resource]):
+class Resources(ResourcesBase[Resource]):
     """A thread-safe mapping of many hosts to pooled `Resource`s.
 
     `unicast` sends to one host chosen by `choice` (load-balanced, with
@@ -46,197 +35,8 @@ class Resources(Mapping[str, Resource]):
     (`timeout`, `limit` per host, `headers`, httpx client keywords).
     """
 
-    def __init__(
-        self,
-        hosts: Iterable[str] = (),
-        *,
-        retries: int = 2,
-        deadline: float | None = None,
-        backoff: float = 1.0,
-        max_backoff: float = 30.0,
-        max_retry_after: float = 60.0,
-        max_workers: int = 64,
-        **options: Any,
-    ) -> None:
-        if isinstance(hosts, str):
-            raise TypeError("hosts must be an iterable of host strings, not one str")
-        if not isinstance(retries, int) or retries < 0:
-            raise ValueError(f"retries must be an int >= 0, not {retries!r}")
-        if deadline is not None and deadline <= 0:
-            raise ValueError(f"deadline must be seconds > 0 or None, not {deadline!r}")
-        client_options(options)  # unknown or bad options fail now, not per host
-        self.retries = retries
-        self.deadline = deadline
-        self.options = options
-        self.timeout = options.get("timeout", DEFAULT_TIMEOUT)
-        self.health = Health(
-            backoff=backoff, max_backoff=max_backoff, max_retry_after=max_retry_after
-        )
-        self.rng = random.Random()
-        self._resources: dict[str, Resource] = {}
-        self._hosts: tuple[str, ...] = ()
-        self._retired: list[tuple[Resource, HostState]] = []
-        self._lock = threading.Lock()
-        self._shared = _SharedTLS(options)
-        self._workers = Workers(max_workers)
-        self._closed = False
-        for host in hosts:
-            self.add(host)
-
-    # The mapping ------------------------------------------------------------
-
-    def __getitem__(self, host: str) -> Resource:
-        return self._resources[host]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._hosts)
-
-    def __len__(self) -> int:
-        return len(self._hosts)
-
-    def __contains__(self, host: object) -> bool:
-        return host in self._resources
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({list(self._hosts)!r})"
-
-    def add(self, host: str) -> None:
-        """Add `host` (no-op if present); `ValueError` if it is not a valid host."""
-        if host in self._resources:
-            return
-        resource = Resource(host, **self.options)
-        resource.tls = self._shared
-        with self._lock:
-            self._check_open()
-            if host not in self._resources:
-                self.health.add(host)
-                # Copy on write: readers iterate a snapshot without the lock.
-                self._resources = {**self._resources, host: resource}
-                self._hosts = (*self._hosts, host)
-
-    def discard(self, host: str) -> None:
-        """Remove `host` (no-op if absent); its requests in flight complete.
-
-        Its connections close when its last request ends (at the next call if
-        none is in flight), or at `close`.
-        """
-        with self._lock:
-            resource = self._resources.get(host)
-            if resource is None:
-                return
-            self._resources = {h: r for h, r in self._resources.items() if h != host}
-            self._hosts = tuple(h for h in self._hosts if h != host)
-            state = self.health.discard(host)
-            if state is not None:
-                self._retired.append((resource, state))
-
-    # Selection hooks --------------------------------------------------------
-
-    def priority(self, host: str) -> Any:
-        """The priority of `host`: lower is better, None removes it from choice.
-
-        The default ranks live hosts first, by fewest requests in flight; then
-        hosts that asked to be left alone (`Retry-After`); then hosts that are
-        down, by when their backoff ends. Override it to steer traffic.
-        """
-        return self.health.priority(host)
-
-    def choice(self, hosts: Sequence[str]) -> str:
-        """Choose one of `hosts` by `priority`; `NoHostAvailable` if none may be."""
-        priority = self.priority
-        if type(self).priority is Resources.priority:
-            priority = self.health.priority  # skip a call layer on the hot path
-        return choose(hosts, priority, self.health, self.rng)
-
-    def stats(self) -> dict[str, dict[str, Any]]:
-        """Per host: requests, failures, in flight, state (up/avoided/down), until
-        (epoch seconds or None) and mean latency in seconds."""
-        return self.health.stats()
-
-    # Calls ----------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise RuntimeError(f"{type(self).__name__} is closed")
-
-    def _subset(self, hosts: Iterable[str]) -> Sequence[str]:
-        if isinstance(hosts, str):
-            raise TypeError("hosts must be an iterable of host strings, not one str")
-        if not hosts:
-            return self._hosts
-        resources = self._resources
-        chosen = list(dict.fromkeys(hosts))
-        unknown = [host for host in chosen if host not in resources]
-        if unknown:
-            raise ValueError(f"not hosts of this {type(self).__name__}: {unknown}")
-        return chosen
-
-    def _send(
-        self, host: str, request: Request, timeout: Any, expires: float | None
-    ) -> Response:
-        resource = self._resources[host]
-        state = self.health.started(host)
-        start = time.perf_counter()
-        outcome: Any = "cancelled"
-        try:
-            response = resource.send(request, timeout, expires)
-            outcome = response.status
-            return response
-        except Error as error:
-            outcome = type(error).__name__
-            raise
-        finally:
-            elapsed = time.perf_counter() - start
-            self.health.finished(state, elapsed)
-            if log.isEnabledFor(logging.DEBUG):
-                # The path without its query: queries may carry credentials.
-                path = request.target.split("?", 1)[0]
-                log.debug(
-                    "%s %s%s -> %s in %.1f ms",
-                    request.method,
-                    host,
-                    path,
-                    outcome,
-                    elapsed * 1000,
-                )
-            if state.retired and not state.in_flight:
-                self._reap()
-
-    def _reap(self) -> None:
-        """Close discarded hosts' pools once their last request has ended."""
-        with self._lock:
-            idle = [pair for pair in self._retired if not pair[1].in_flight]
-            self._retired = [pair for pair in self._retired if pair[1].in_flight]
-        for resource, _ in idle:
-            resource.close()
-
-    def _observe(self, host: str, response: Response) -> None:
-        if response.status in _RETRY_AFTER_STATUSES:
-            wait = parse_retry_after(response.headers.get("retry-after"))
-            if wait is not None:
-                self.health.avoid(host, wait)
-                return
-        if response.status < 500:
-            self.health.succeeded(host)
-
-    def _start(
-        self,
-        method: str,
-        path: str,
-        body: Any,
-        params: Any,
-        headers: Headers | None,
-        hosts: Iterable[str],
-        deadline: float | None,
-    ) -> tuple[Request, Sequence[str], float | None]:
-        """Begin a call: check and encode it before any traffic, pick its hosts
-        and its deadline, and close the pools of hosts discarded since."""
-        self._check_open()
-        if self._retired:
-            self._reap()
-        request = prepare(method, path, body, params, headers)
-        targets = self._subset(hosts)
-        return request, targets, self.deadline if deadline is _DEFAULT else deadline
+    _resource_type = Resource
+    _workers_type = Workers
 
     def unicast(
         self,
@@ -248,7 +48,7 @@ class Resources(Mapping[str, Resource]):
         params: Any = None,
         headers: Headers | None = None,
         idempotent: bool | None = None,
-        deadline: float | None = _DEFAULT,
+        deadline: float | None = DEFAULT,
     ) -> Response:
         """Send to one host chosen by `choice` (among `hosts` if given).
 
@@ -261,70 +61,22 @@ class Resources(Mapping[str, Resource]):
         host tried, `Timeout` past the deadline, `NoHostAvailable` when no host
         may be chosen.
         """
-        request, candidates, deadline = self._start(
-            method, path, body, params, headers, hosts, deadline
+        call = self._call(
+            method, path, body, params, headers, hosts, deadline, idempotent
         )
-        attempts = Attempts(
-            request, retries=self.retries, deadline=deadline, idempotent=idempotent
-        )
-        with cancel_after(deadline) as scope:
-            return self._unicast(request, candidates, attempts)
+        self._reap()
+        with cancel_after(call.time_left()) as scope:
+            while (attempt := call.next()) is not None:
+                try:
+                    response = self._send(call, attempt)
+                except Error as error:
+                    self._check_open()  # closed under us: that, not the host, failed
+                    call.failed(attempt, error)
+                else:
+                    call.answered(attempt, response)
         if scope.cancelled_caught:
-            raise attempts.deadline_exceeded()
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _unicast(
-        self, request: Request, candidates: Sequence[str], attempts: Attempts
-    ) -> Response:
-        while True:
-            untried = candidates
-            if attempts.tried:
-                untried = [h for h in candidates if h not in attempts.tried]
-                if not untried:
-                    raise attempts.failure()
-            host = self.choice(untried)
-            if host not in self._resources:  # discarded since the choice
-                continue
-            remaining = attempts.remaining()
-            if remaining is not None and remaining <= 0:
-                raise attempts.deadline_exceeded()
-            timeout = attempt_timeout(self.timeout, remaining)
-            attempts.start(host)
-            has_next = len(attempts.tried) < len(candidates)
-            try:
-                response = self._send(host, request, timeout, attempts.expires)
-            except Error as error:
-                self._check_open()  # closed under us: that, not the host, failed
-                retry, at_fault = attempts.failed(host, error, timeout is not None)
-                if at_fault:
-                    self.health.failed(host)
-                remaining = attempts.remaining()
-                if remaining is not None and remaining <= 0:
-                    raise attempts.deadline_exceeded() from error
-                if not (retry and has_next):
-                    raise attempts.failure() from error
-                log.warning(
-                    "%s %s failed on %s, failing over: %s",
-                    request.method,
-                    attempts.path,
-                    host,
-                    error,
-                )
-                continue
-            self._observe(host, response)
-            if has_next and attempts.retry_status(response.status):
-                log.warning(
-                    "%s %s got %d from %s, failing over",
-                    request.method,
-                    attempts.path,
-                    response.status,
-                    host,
-                )
-                attempts.errors.append(
-                    TransportError(f"{response.status} {response.reason}", host=host)
-                )
-                continue
-            return response
+            call.expired()
+        return call.result()
 
     def broadcast(
         self,
@@ -335,78 +87,65 @@ class Resources(Mapping[str, Resource]):
         hosts: Iterable[str] = (),
         params: Any = None,
         headers: Headers | None = None,
-        deadline: float | None = _DEFAULT,
+        deadline: float | None = DEFAULT,
     ) -> list[Response]:
         """Send to every host (or `hosts`) at once; return responses in host order.
 
         Statuses are not raised. When any host fails at the transport level,
         the others still complete and `BroadcastError` is raised: an
         `ExceptionGroup` of the errors, with `.responses` holding every
-        response that did arrive. Its wall time is that of the slowest host.
+        response that did arrive. A host discarded before its request starts
+        is skipped. Its wall time is that of the slowest host.
         """
-        request, targets, deadline = self._start(
-            method, path, body, params, headers, hosts, deadline
-        )
-        expires = None if deadline is None else time.monotonic() + deadline
-        calls = [
-            partial(self._broadcast_one, host, request, deadline, expires)
-            for host in targets
-        ]
-        outcomes = self._workers.gather(calls)
-        responses = {}
-        errors = []
-        for host, outcome in zip(targets, outcomes, strict=True):
-            if isinstance(outcome, Response):
-                responses[host] = outcome
-            elif isinstance(outcome, Error):
-                errors.append(outcome)
-            else:
-                raise outcome
-        if errors:
-            self._check_open()  # closed under us: that, not the hosts, failed
-            raise BroadcastError(
-                f"{len(errors)} of {len(targets)} hosts failed: "
-                + ", ".join(getattr(e, "host", "?") for e in errors),
-                errors,
-                responses,
-            )
-        return [responses[host] for host in targets]
+        plan = self._broadcast(method, path, body, params, headers, hosts, deadline)
+        self._reap()
+        calls = [partial(self._broadcast_one, plan, host) for host in plan.hosts]
+        for outcome in self._workers.gather(calls):
+            if outcome is not None:
+                raise outcome  # not a host's failure: a bug, or closed under us
+        return plan.result()
 
-    def _broadcast_one(
-        self,
-        host: str,
-        request: Request,
-        deadline: float | None,
-        expires: float | None,
-    ) -> Response:
-        timeout = attempt_timeout(self.timeout, deadline)
-        with cancel_after(deadline) as scope:
+    def _broadcast_one(self, plan: Broadcast, host: str) -> None:
+        attempt = plan.start(host)
+        if attempt is None:
+            return
+        with cancel_after(plan.time_left()) as scope:
             try:
-                response = self._send(host, request, timeout, expires)
+                response = self._send(plan, attempt)
             except Error as error:
-                cut_short = timeout is not None and isinstance(error, Timeout)
-                if classify(error).host_at_fault and not cut_short:
-                    self.health.failed(host)
-                raise
-            self._observe(host, response)
-            return response
+                self._check_open()  # closed under us: that, not the host, failed
+                plan.failed(attempt, error)
+            else:
+                plan.answered(attempt, response)
         if scope.cancelled_caught:
-            raise Timeout(
-                f"{request.method}: deadline of {deadline} s exceeded", host=host
+            plan.expired(host)
+
+    def _send(self, plan: Call | Broadcast, attempt: Attempt) -> Response:
+        outcome: object = None  # stays None if cancelled
+        start = time.perf_counter()
+        try:
+            outcome = attempt.resource.send(
+                plan.request, attempt.timeout, plan.deadline
             )
-        raise AssertionError("unreachable")  # pragma: no cover
+            return outcome  # type: ignore[no-any-return]
+        except Error as error:
+            outcome = error
+            raise
+        finally:
+            if plan.ended(attempt, outcome, time.perf_counter() - start):
+                self._reap()
+
+    def _reap(self) -> None:
+        """Close discarded hosts' pools once their last request has ended."""
+        for state in self.health.reapable():
+            state.resource.close()
 
     # Lifetime ---------------------------------------------------------------
 
     def close(self) -> None:
         """Close every pool and worker; later calls raise `RuntimeError`."""
-        with self._lock:
-            self._closed = True
-            resources = list(self._resources.values())
-            resources += [resource for resource, _ in self._retired]
-            self._retired = []
-        for resource in resources:
-            resource.close()
+        for state in self.health.close():
+            state.resource.close()
         self._workers.close()
 
     def __enter__(self) -> Resources:
@@ -419,22 +158,3 @@ class Resources(Mapping[str, Resource]):
         traceback: TracebackType | None,
     ) -> None:
         self.close()
-
-
-class _SharedTLS:
-    """One TLS context for every host's client, made on first use.
-
-    httpx builds a context per client, which costs milliseconds each; a cluster
-    of a thousand hosts shares one instead.
-    """
-
-    def __init__(self, options: dict[str, Any]) -> None:
-        self._options = options
-        self._context: ssl.SSLContext | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self) -> ssl.SSLContext:
-        with self._lock:
-            if self._context is None:
-                self._context = tls_context(self._options)
-            return self._context

@@ -301,7 +301,7 @@ def test_add_and_discard_during_traffic(servers: list[JSONServer]) -> None:
         assert second not in resources
         # The discarded host's pool closed once its requests ended.
         resources.unicast("GET", "/echo")
-        assert not resources._retired
+        assert not resources.health.reapable()
         with pytest.raises(ValueError, match="not hosts"):
             resources.unicast("GET", "/echo", hosts=[second])
 

@@ -1,0 +1,408 @@
+"""The decisions of one call to many hosts, as objects both twins drive.
+
+A `Call` (unicast) or `Broadcast` is made per call from a snapshot of the
+hosts and one `Deadline`. It is fed outcomes and answers what comes next, in
+the manner of urllib3's `Retry.increment` and h11's `Connection`: which host
+to try, with what timeout, whether a failure is retried, what the caller gets,
+and what each outcome says about the host. It sends nothing; the twins do the
+I/O and report back::
+
+    while (attempt := call.next()) is not None:
+        try:
+            response = send(attempt)
+        except Error as error:
+            call.failed(attempt, error)
+        else:
+            call.answered(attempt, response)
+    return call.result()
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
+
+from ._deadline import Deadline
+from ._exceptions import BroadcastError, Error, NoHostAvailable, Timeout, TransportError
+from ._faults import classify, may_resend
+from ._health import Health, HostState
+from ._request import Request
+from ._response import Response
+from ._retry_after import parse_retry_after
+
+__all__ = [
+    "DEADLINE_MARGIN",
+    "RETRY_AFTER_STATUSES",
+    "RETRY_STATUSES",
+    "Attempt",
+    "Broadcast",
+    "Call",
+    "attempt_timeout",
+]
+
+log = logging.getLogger("jsonrest")
+
+#: Statuses after which an idempotent request is tried on another host.
+RETRY_STATUSES = frozenset({502, 503, 504})
+#: Statuses whose `Retry-After` steers unicasts away from the host.
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+#: A timeout that fires this close to the deadline is the deadline's doing (the
+#: attempt's timeout was shortened to fit it), not the host's.
+DEADLINE_MARGIN = 0.02
+
+
+def attempt_timeout(configured: Any, remaining: float | None) -> Any:
+    """The timeout of one attempt when only `remaining` seconds are left.
+
+    Returns None when the configured timeout already fits.
+    """
+    if remaining is None:
+        return None
+    remaining = max(remaining, 0.001)
+    if isinstance(configured, httpx.Timeout):
+        parts = {
+            name: remaining if value is None else min(value, remaining)
+            for name, value in configured.as_dict().items()
+        }
+        return httpx.Timeout(**parts)
+    if configured is None or configured > remaining:
+        return remaining
+    return None
+
+
+class Attempt:
+    """One request to one host: where, with what timeout, and its bookkeeping."""
+
+    __slots__ = ("epoch", "host", "state", "timeout")
+
+    def __init__(self, state: HostState, timeout: Any, epoch: int) -> None:
+        self.host = state.host
+        self.state = state
+        #: Overrides the resource's timeout for this attempt (None: keep it).
+        self.timeout = timeout
+        self.epoch = epoch
+
+    @property
+    def resource(self) -> Any:
+        """The host's resource, to send with."""
+        return self.state.resource
+
+
+class _Plan:
+    """What every call shares: the request, the deadline, the health reports."""
+
+    def __init__(
+        self,
+        request: Request,
+        *,
+        health: Health,
+        timeout: Any,
+        deadline: Deadline | None,
+    ) -> None:
+        self.request = request
+        self.health = health
+        self.timeout = timeout
+        self.deadline = deadline
+        # The path without its query: queries may carry credentials.
+        self.path = request.target.split("?", 1)[0]
+
+    @property
+    def what(self) -> str:
+        """The method and path, for messages."""
+        return f"{self.request.method} {self.path}"
+
+    def time_left(self) -> float | None:
+        """Seconds left before the deadline (None without one)."""
+        return None if self.deadline is None else max(self.deadline.remaining(), 0.0)
+
+    def _begin(self, state: HostState) -> Attempt:
+        remaining = None if self.deadline is None else self.deadline.remaining()
+        timeout = attempt_timeout(self.timeout, remaining)
+        return Attempt(state, timeout, self.health.started(state))
+
+    def ended(self, attempt: Attempt, outcome: object, elapsed: float) -> bool:
+        """An attempt ended with `outcome` (a Response, an error, or anything
+        for a cancellation). Call it however the attempt ended; True when the
+        host was discarded and this was its last request: close its pool.
+
+        `elapsed` is the wall time of the attempt; a response's own `elapsed`
+        (the exchange alone) is recorded instead when there is one.
+        """
+        if isinstance(outcome, Response):
+            elapsed = outcome.elapsed
+        reap = self.health.finished(attempt.state, elapsed)
+        if log.isEnabledFor(logging.DEBUG):
+            if isinstance(outcome, Response):
+                what: object = outcome.status
+            elif isinstance(outcome, BaseException):
+                what = type(outcome).__name__
+            else:
+                what = "cancelled"
+            log.debug(
+                "%s %s%s -> %s in %.1f ms",
+                self.request.method,
+                attempt.host,
+                self.path,
+                what,
+                elapsed * 1000,
+            )
+        return reap
+
+    def _answer(self, attempt: Attempt, response: Response) -> None:
+        # An answer says the host is up, unless it asked for time or failed.
+        status = response.status
+        if status in RETRY_AFTER_STATUSES:
+            wait = parse_retry_after(response.headers.get("retry-after"))
+            if wait is not None:
+                self.health.avoid(attempt.state, wait)
+                return
+        if status < 500:
+            self.health.succeeded(attempt.state)
+
+    def _judge(self, attempt: Attempt, error: Error) -> tuple[Error, bool]:
+        """The error to record for a failed attempt, and whether it was the
+        deadline's; blames the host when the failure is its own."""
+        deadline = self.deadline
+        if (
+            deadline is not None
+            and isinstance(error, Timeout)
+            and deadline.remaining() <= DEADLINE_MARGIN
+        ):
+            # Cut short by the caller's deadline: that says nothing of the host.
+            return self._deadline_error(attempt.host, error), True
+        if isinstance(error, TransportError) and classify(error).host_at_fault:
+            self.health.failed(attempt.state, attempt.epoch)
+        return error, False
+
+    def _deadline_error(
+        self,
+        host: str,
+        cause: BaseException | None,
+        tried: Sequence[str] | None = None,
+        errors: Sequence[Error] = (),
+    ) -> Timeout:
+        assert self.deadline is not None
+        if tried is None:
+            detail = f" on {host}"
+        else:
+            detail = f" (tried {', '.join(tried) or 'no host'})"
+        error = Timeout(
+            self.deadline.message(self.what) + detail,
+            host=host,
+            hosts=tried or (),
+            errors=errors,
+        )
+        if cause is not None:
+            error.__cause__ = cause.__cause__ or cause
+        return error
+
+
+class Call(_Plan):
+    """The plan of one unicast: which host next, retry or not, what to return.
+
+    A failure is retried on a host not yet tried, while `retries` remain and
+    the deadline allows, when the request may be resent (`may_resend`); an
+    idempotent request answered 502/503/504 likewise. When no other host may
+    be chosen, the last outcome stands: the response, or the error.
+    """
+
+    def __init__(
+        self,
+        request: Request,
+        hosts: Sequence[str],
+        *,
+        health: Health,
+        choose: Callable[[Sequence[str]], str],
+        retries: int,
+        timeout: Any,
+        deadline: Deadline | None,
+        idempotent: bool | None = None,
+    ) -> None:
+        super().__init__(request, health=health, timeout=timeout, deadline=deadline)
+        self.hosts = hosts
+        self.choose = choose
+        self.retries = retries
+        self.idempotent = request.idempotent if idempotent is None else idempotent
+        self.tried: list[str] = []
+        self.errors: list[Error] = []
+        self._response: Response | None = None
+        self._error: Error | None = None  # ends the call whatever else happened
+        self._done = False
+
+    def next(self) -> Attempt | None:
+        """The next attempt, or None once the call is decided (see `result`)."""
+        if self._done:
+            return None
+        deadline = self.deadline
+        if deadline is not None and deadline.expired():
+            self.expired()
+            return None
+        candidates = self.hosts
+        if self.tried:
+            tried = set(self.tried)
+            candidates = [host for host in candidates if host not in tried]
+        while True:
+            if not candidates:
+                return self._give_up(None)
+            try:
+                host = self.choose(candidates)
+            except NoHostAvailable as exc:
+                return self._give_up(exc)
+            state = self.health.get(host)
+            if state is not None:
+                break
+            # Discarded since the call began: skipped, never waited for.
+            candidates = [other for other in candidates if other != host]
+        if self.tried:
+            log.warning(
+                "%s failed on %s (%s), failing over to %s",
+                self.what,
+                self.tried[-1],
+                self.errors[-1],
+                host,
+            )
+        self.tried.append(host)
+        return self._begin(state)
+
+    def _give_up(self, reason: NoHostAvailable | None) -> None:
+        self._done = True
+        if not self.tried:
+            self._error = reason or NoHostAvailable(
+                f"{self.what}: no host to choose from"
+            )
+        return None
+
+    def answered(self, attempt: Attempt, response: Response) -> None:
+        """The host answered `response` (any status)."""
+        self._answer(attempt, response)
+        self._response = response
+        if (
+            self.idempotent
+            and response.status in RETRY_STATUSES
+            and len(self.tried) <= self.retries
+        ):
+            # Kept, and returned when no other host may be tried.
+            self.errors.append(
+                TransportError(
+                    f"{response.status} {response.reason} from {attempt.host}",
+                    host=attempt.host,
+                )
+            )
+            return
+        self._done = True
+
+    def failed(self, attempt: Attempt, error: Error) -> None:
+        """The attempt raised `error` (a jsonrest error, no complete answer)."""
+        error, late = self._judge(attempt, error)
+        self.errors.append(error)
+        self._response = None
+        if late:
+            self._error = self._deadline_error(
+                attempt.host, error, self.tried, self.errors
+            )
+            self._done = True
+        elif not (
+            may_resend(error, self.idempotent) and len(self.tried) <= self.retries
+        ):
+            self._done = True
+
+    def expired(self) -> None:
+        """The deadline passed (the twin's cancel scope fired, or `next` saw it)."""
+        assert self.deadline is not None
+        host = self.tried[-1] if self.tried else ""
+        self._error = self._deadline_error(host, None, self.tried, self.errors)
+        self._response = None
+        self._done = True
+
+    def result(self) -> Response:
+        """The call's response; or raises the error that ends it.
+
+        A transport failure is raised as one `TransportError` (a `Timeout` if
+        the last one was) naming every host tried, with each attempt's error
+        in `.errors` and the last httpx exception as `__cause__`.
+        """
+        if self._error is not None:
+            raise self._error
+        if self._response is not None:
+            return self._response
+        last = self.errors[-1]
+        if not isinstance(last, TransportError):
+            raise last  # bad content, too large: the host's answer, as it is
+        if len(self.errors) == 1:
+            message = str(last)
+        else:
+            pairs = zip(self.tried, self.errors, strict=False)
+            detail = "; ".join(f"{host}: {error}" for host, error in pairs)
+            message = f"{self.what} failed on {len(self.tried)} hosts ({detail})"
+        kind = Timeout if isinstance(last, Timeout) else TransportError
+        error = kind(message, host=self.tried[-1], hosts=self.tried, errors=self.errors)
+        raise error from last.__cause__
+
+
+class Broadcast(_Plan):
+    """The plan of one broadcast: every host at once, each outcome kept.
+
+    A host discarded before its request starts is skipped; one whose turn
+    comes after the deadline is not sent to. Statuses are returned; transport
+    failures end in one `BroadcastError` that keeps every response.
+    """
+
+    def __init__(
+        self,
+        request: Request,
+        hosts: Sequence[str],
+        *,
+        health: Health,
+        timeout: Any,
+        deadline: Deadline | None,
+    ) -> None:
+        super().__init__(request, health=health, timeout=timeout, deadline=deadline)
+        self.hosts = hosts
+        # One key per host, each written by one thread or task.
+        self._outcomes: dict[str, Response | Error] = {}
+
+    def start(self, host: str) -> Attempt | None:
+        """The attempt on `host`, or None when it is not to be sent."""
+        state = self.health.get(host)
+        if state is None:
+            return None
+        deadline = self.deadline
+        if deadline is not None and deadline.expired():
+            self._outcomes[host] = self._deadline_error(host, None)
+            return None
+        return self._begin(state)
+
+    def answered(self, attempt: Attempt, response: Response) -> None:
+        """The host answered `response` (any status)."""
+        self._answer(attempt, response)
+        self._outcomes[attempt.host] = response
+
+    def failed(self, attempt: Attempt, error: Error) -> None:
+        """The attempt raised `error`."""
+        self._outcomes[attempt.host], _ = self._judge(attempt, error)
+
+    def expired(self, host: str) -> None:
+        """The deadline cut `host`'s attempt short."""
+        self._outcomes[host] = self._deadline_error(host, None)
+
+    def result(self) -> list[Response]:
+        """Every response in host order; or `BroadcastError` keeping them all."""
+        responses: dict[str, Response] = {}
+        errors: list[Error] = []
+        for host in self.hosts:
+            outcome = self._outcomes.get(host)
+            if isinstance(outcome, Response):
+                responses[host] = outcome
+            elif outcome is not None:
+                errors.append(outcome)
+        if errors:
+            raise BroadcastError(
+                f"{len(errors)} of {len(self.hosts)} hosts failed: "
+                + ", ".join(getattr(e, "host", "?") for e in errors),
+                errors,
+                responses,
+            )
+        return list(responses.values())

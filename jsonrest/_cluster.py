@@ -1,0 +1,226 @@
+"""`ResourcesBase`: what both `Resources` twins do without awaiting anything.
+
+The mapping, membership (`add`/`discard`), the selection hooks, `stats`, and
+the making of each call's plan live here once; a twin adds only the I/O:
+sending, gathering a broadcast, closing pools.
+"""
+
+from __future__ import annotations
+
+import random
+import ssl
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Generic, TypeVar
+
+from ._call import Broadcast, Call
+from ._deadline import Deadline
+from ._health import Health
+from ._options import DEFAULT_TIMEOUT, client_options, tls_context
+from ._request import Headers, prepare
+from ._selection import choose
+
+__all__ = ["DEFAULT", "ResourcesBase", "SharedTLS"]
+
+#: "Not given": use the cluster's own setting.
+DEFAULT: Any = object()
+
+R = TypeVar("R")
+
+
+class ResourcesBase(Mapping[str, R], Generic[R]):
+    """A thread-safe mapping of hosts to resources, and each call's plan.
+
+    Subclasses name the resource type and the workers a broadcast runs on.
+    """
+
+    _resource_type: ClassVar[Callable[..., Any]]
+    _workers_type: ClassVar[Callable[[int], Any]]
+
+    def __init__(
+        self,
+        hosts: Iterable[str] = (),
+        *,
+        retries: int = 2,
+        deadline: float | None = None,
+        backoff: float = 1.0,
+        max_backoff: float = 30.0,
+        max_retry_after: float = 60.0,
+        max_workers: int = 64,
+        **options: Any,
+    ) -> None:
+        if isinstance(hosts, str):
+            raise TypeError("hosts must be an iterable of host strings, not one str")
+        if not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries must be an int >= 0, not {retries!r}")
+        if deadline is not None and deadline <= 0:
+            raise ValueError(f"deadline must be seconds > 0 or None, not {deadline!r}")
+        client_options(options)  # unknown or bad options fail now, not per host
+        self.retries = retries
+        self.deadline = deadline
+        self.options = options
+        self.timeout = options.get("timeout", DEFAULT_TIMEOUT)
+        self.health = Health(
+            backoff=backoff, max_backoff=max_backoff, max_retry_after=max_retry_after
+        )
+        self.rng = random.Random()
+        self._tls = SharedTLS(options)
+        self._workers = self._workers_type(max_workers)
+        for host in hosts:
+            self.add(host)
+
+    # The mapping ------------------------------------------------------------
+
+    def __getitem__(self, host: str) -> R:
+        state = self.health.get(host)
+        if state is None:
+            raise KeyError(host)
+        resource: R = state.resource
+        return resource
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.health.hosts)
+
+    def __len__(self) -> int:
+        return len(self.health.hosts)
+
+    def __contains__(self, host: object) -> bool:
+        return isinstance(host, str) and self.health.get(host) is not None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({list(self.health.hosts)!r})"
+
+    def add(self, host: str) -> None:
+        """Add `host` (no-op if present); `ValueError` if it is not a valid host."""
+        self._check_open()
+        if self.health.get(host) is not None:
+            return
+        resource = self._resource_type(host, **self.options)
+        resource.tls = self._tls
+        # Losing a race with another add leaves this resource unused: its
+        # client is made on first use, so there is nothing to close.
+        self.health.add(host, resource)
+
+    def discard(self, host: str) -> None:
+        """Remove `host` (no-op if absent); its requests in flight complete.
+
+        Calls that have not yet sent to it skip it. Its connections close when
+        its last request ends (at the next call if none is in flight), or when
+        the cluster closes.
+        """
+        self.health.discard(host)
+
+    # Selection hooks --------------------------------------------------------
+
+    def priority(self, host: str) -> Any:
+        """The priority of `host`: lower is better, None removes it from choice.
+
+        The default ranks live hosts first, by fewest requests in flight; then
+        hosts that asked to be left alone (`Retry-After`); then hosts that are
+        down, by when their backoff ends. Override it to steer traffic.
+        """
+        return self.health.priority(host)
+
+    def choice(self, hosts: Sequence[str]) -> str:
+        """Choose one of `hosts` by `priority`; `NoHostAvailable` if none may be."""
+        priority = self.priority
+        if type(self).priority is ResourcesBase.priority:
+            priority = self.health.priority  # skip a call layer on the hot path
+        return choose(hosts, priority, self.health, self.rng)
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Per host: requests, failures, in flight, state (up/avoided/down), until
+        (epoch seconds or None) and mean latency in seconds."""
+        return self.health.stats()
+
+    # Plans ----------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self.health.closed:
+            raise RuntimeError(f"{type(self).__name__} is closed")
+
+    def _subset(self, hosts: Iterable[str]) -> Sequence[str]:
+        if isinstance(hosts, str):
+            raise TypeError("hosts must be an iterable of host strings, not one str")
+        members = self.health.hosts
+        if not hosts:
+            return members
+        chosen = list(dict.fromkeys(hosts))
+        states = self.health.states
+        unknown = [host for host in chosen if host not in states]
+        if unknown:
+            raise ValueError(f"not hosts of this {type(self).__name__}: {unknown}")
+        return chosen
+
+    def _deadline(self, deadline: float | None) -> Deadline | None:
+        seconds = self.deadline if deadline is DEFAULT else deadline
+        if seconds is None:
+            return None
+        if not seconds > 0:
+            raise ValueError(f"deadline must be seconds > 0 or None, not {seconds!r}")
+        return Deadline(seconds)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        params: Any,
+        headers: Headers | None,
+        hosts: Iterable[str],
+        deadline: float | None,
+        idempotent: bool | None,
+    ) -> Call:
+        """The plan of a unicast, checked and encoded before any traffic."""
+        self._check_open()
+        request = prepare(method, path, body, params, headers)
+        return Call(
+            request,
+            self._subset(hosts),
+            health=self.health,
+            choose=self.choice,
+            retries=self.retries,
+            timeout=self.timeout,
+            deadline=self._deadline(deadline),
+            idempotent=idempotent,
+        )
+
+    def _broadcast(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        params: Any,
+        headers: Headers | None,
+        hosts: Iterable[str],
+        deadline: float | None,
+    ) -> Broadcast:
+        """The plan of a broadcast, checked and encoded before any traffic."""
+        self._check_open()
+        request = prepare(method, path, body, params, headers)
+        return Broadcast(
+            request,
+            self._subset(hosts),
+            health=self.health,
+            timeout=self.timeout,
+            deadline=self._deadline(deadline),
+        )
+
+
+class SharedTLS:
+    """One TLS context for every host's client, made on first use.
+
+    httpx builds a context per client, which costs milliseconds each; a cluster
+    of a thousand hosts shares one instead.
+    """
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self._options = options
+        self._context: ssl.SSLContext | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> ssl.SSLContext:
+        with self._lock:
+            if self._context is None:
+                self._context = tls_context(self._options)
+            return self._context
