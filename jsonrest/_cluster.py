@@ -10,13 +10,19 @@ from __future__ import annotations
 import random
 import ssl
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, Generic, TypeVar
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Generic, TypeVar
 
 from ._call import Broadcast, Call
 from ._deadline import Deadline
 from ._health import Health
-from ._options import DEFAULT_TIMEOUT, client_options, tls_context
+from ._options import (
+    Options,
+    check_seconds,
+    cluster_options,
+    resource_options,
+    tls_context,
+)
 from ._request import Headers, prepare
 from ._selection import choose
 
@@ -34,8 +40,13 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
     Subclasses name the resource type and the workers a broadcast runs on.
     """
 
-    _resource_type: ClassVar[Callable[..., Any]]
-    _workers_type: ClassVar[Callable[[int], Any]]
+    def _make_resource(self, host: str, options: Options) -> Any:
+        """A new resource for `host` (the twin's type)."""
+        raise NotImplementedError
+
+    def _make_workers(self, max_workers: int) -> Any:
+        """The workers a broadcast runs on (the twin's kind)."""
+        raise NotImplementedError
 
     def __init__(
         self,
@@ -51,21 +62,28 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
     ) -> None:
         if isinstance(hosts, str):
             raise TypeError("hosts must be an iterable of host strings, not one str")
-        if not isinstance(retries, int) or retries < 0:
-            raise ValueError(f"retries must be an int >= 0, not {retries!r}")
-        if deadline is not None and deadline <= 0:
-            raise ValueError(f"deadline must be seconds > 0 or None, not {deadline!r}")
-        client_options(options)  # unknown or bad options fail now, not per host
-        self.retries = retries
-        self.deadline = deadline
+        own = cluster_options(
+            retries=retries,
+            deadline=deadline,
+            backoff=backoff,
+            max_backoff=max_backoff,
+            max_retry_after=max_retry_after,
+            max_workers=max_workers,
+        )
+        #: Every host's options, checked once and shared.
+        self.resource_options = resource_options(options)
+        self.retries = own.retries
+        self.deadline = own.deadline
         self.options = options
-        self.timeout = options.get("timeout", DEFAULT_TIMEOUT)
+        self.timeout = self.resource_options.timeout
         self.health = Health(
-            backoff=backoff, max_backoff=max_backoff, max_retry_after=max_retry_after
+            backoff=own.backoff,
+            max_backoff=own.max_backoff,
+            max_retry_after=own.max_retry_after,
         )
         self.rng = random.Random()
-        self._tls = SharedTLS(options)
-        self._workers = self._workers_type(max_workers)
+        self._tls = SharedTLS(self.resource_options.client)
+        self._workers = self._make_workers(own.max_workers)
         for host in hosts:
             self.add(host)
 
@@ -95,7 +113,7 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
         self._check_open()
         if self.health.get(host) is not None:
             return
-        resource = self._resource_type(host, **self.options)
+        resource = self._make_resource(host, self.resource_options)
         resource.tls = self._tls
         # Losing a race with another add leaves this resource unused: its
         # client is made on first use, so there is nothing to close.
@@ -153,12 +171,13 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
         return chosen
 
     def _deadline(self, deadline: float | None) -> Deadline | None:
-        seconds = self.deadline if deadline is DEFAULT else deadline
-        if seconds is None:
-            return None
-        if not seconds > 0:
-            raise ValueError(f"deadline must be seconds > 0 or None, not {seconds!r}")
-        return Deadline(seconds)
+        if deadline is DEFAULT:
+            seconds = self.deadline
+        elif deadline is None:
+            seconds = None
+        else:
+            seconds = check_seconds("deadline", deadline)
+        return None if seconds is None else Deadline(seconds)
 
     def _call(
         self,
@@ -214,7 +233,7 @@ class SharedTLS:
     of a thousand hosts shares one instead.
     """
 
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, options: Mapping[str, Any]) -> None:
         self._options = options
         self._context: ssl.SSLContext | None = None
         self._lock = threading.Lock()

@@ -218,7 +218,7 @@ def test_a_timeout_at_the_deadline_is_the_deadline_not_the_host(clock: Clock) ->
     assert not health.down(first.host)
     assert health.state(first.host).failures == 0
     assert call.next() is None
-    with pytest.raises(jsonrest.Timeout, match="deadline of 2.0 s exceeded"):
+    with pytest.raises(jsonrest.Timeout, match=r"deadline of 2\.0 s exceeded"):
         call.result()
 
 
@@ -229,7 +229,7 @@ def test_nothing_starts_after_the_deadline(clock: Clock) -> None:
     call.answered(first, response(503, first.host))
     clock.now += 1.0
     assert call.next() is None
-    with pytest.raises(jsonrest.Timeout, match="deadline of 1.0 s"):
+    with pytest.raises(jsonrest.Timeout, match=r"deadline of 1\.0 s"):
         call.result()
     plan = Broadcast(
         prepare("GET", "/x"),

@@ -5,20 +5,19 @@ from __future__ import annotations
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import partial
 from types import TracebackType
 from typing import Any
 
 import httpx
 
+from .._body import BodyBudget
 from .._concurrency import AsyncGate, async_shield
 from .._deadline import Deadline
-from .._decoding import decoder_for
-from .._exceptions import BodyTooLarge, Timeout
 from .._faults import as_error
 from .._hosts import parse_host
-from .._options import client_options, tls_context
+from .._options import Options, resource_options, tls_context
 from .._request import Headers, Request, prepare
 from .._response import Response
 from ._lanes import AsyncLanes
@@ -44,11 +43,21 @@ class AsyncResource:
     """
 
     def __init__(self, host: str, **options: Any) -> None:
+        self._configure(host, resource_options(options))
+
+    @classmethod
+    def configured(cls, host: str, options: Options) -> AsyncResource:
+        """A resource for `host` with options already checked (shared by a
+        cluster's hosts, so they are checked once, not once per host)."""
+        resource = cls.__new__(cls)
+        resource._configure(host, options)
+        return resource
+
+    def _configure(self, host: str, own: Options) -> None:
         self.host = host
         self.url = parse_host(host).url
         origin = httpx.URL(self.url)
         self._origin = (origin.scheme, origin.host, origin.port)
-        own = client_options(options)
         self.max_body = own.max_body
         self._options = own.client
         self._lanes = own.lanes
@@ -93,7 +102,14 @@ class AsyncResource:
                 request.headers.pop(name, None)
 
     def _client_options(self) -> dict[str, Any]:
-        options = self._options
+        options = dict(self._options)
+        if self.max_body is not None:
+            headers = httpx.Headers(options.get("headers"))
+            if "accept-encoding" not in headers:
+                # What max_body can bound: httpx would also offer br and zstd
+                # when their packages are installed, which jsonrest refuses.
+                headers["accept-encoding"] = "gzip, deflate"
+                options["headers"] = headers
         if "transport" in options:
             return options  # the caller's own transport takes every request
         if self.tls is not None and not isinstance(
@@ -207,64 +223,28 @@ class AsyncResource:
     async def _read(
         self, http_response: httpx.Response, deadline: Deadline | None
     ) -> bytes:
-        limit = self.max_body
-        if limit is None and deadline is None:
+        if not BodyBudget.needs_stream(self.max_body, deadline):
             return await http_response.aread()
-        decoder = None
-        if limit is not None:  # decode gzip within the limit (see _decoding)
-            decoder = decoder_for(http_response.headers.get("content-encoding"))
-        if decoder is None:
-            stream = http_response.aiter_bytes()
-        else:
-            stream = http_response.aiter_raw()
-        chunks = []
-        size = 0
-        cut = ""  # why the body was cut short: "bad", "large" or "late"
-        bad: httpx.DecodingError | None = None
+        budget = BodyBudget(
+            self.host,
+            self.max_body,
+            deadline,
+            http_response.headers.get("content-encoding"),
+        )
+        stream = (
+            http_response.aiter_raw() if budget.raw else http_response.aiter_bytes()
+        )
         try:
             async for chunk in stream:
-                if cut:
-                    continue  # closed: reading on just ends httpx's generators
-                pieces: Iterable[bytes] = (chunk,)
-                if decoder is not None:
-                    assert limit is not None
-                    pieces = decoder.decode(chunk, limit - size + 1)
-                try:
-                    for piece in pieces:
-                        size += len(piece)
-                        chunks.append(piece)
-                except httpx.DecodingError as exc:
-                    bad = exc
-                if bad is not None:
-                    cut = "bad"
-                elif limit is not None and size > limit:
-                    cut = "large"
-                elif deadline is not None and deadline.expired():
-                    # Each read came within its timeout, but the body as a
-                    # whole outlasts the call's deadline (a dribbling host).
-                    cut = "late"
-                if cut:
+                if not budget.done and not budget.feed(chunk):
                     # Closing the stream, then reading on, ends httpx's chain of
                     # generators with an error rather than abandoning it half-run
                     # (trio warns about abandoned async generators).
                     await http_response.aclose()
-        except httpx.HTTPError:
-            if not cut:
+        except httpx.HTTPError as exc:
+            if not budget.failed(exc):
                 raise
-        if decoder is not None and not cut:
-            chunks.append(decoder.flush())
-            size += len(chunks[-1])
-        if bad is not None:
-            raise bad
-        if limit is not None and size > limit:
-            raise BodyTooLarge(self.host, limit)
-        if cut == "late":
-            assert deadline is not None
-            raise Timeout(
-                deadline.message(f"reading the response from {self.host}"),
-                host=self.host,
-            )
-        return b"".join(chunks)
+        return budget.result()
 
     async def __call__(
         self, method: str, path: str, body: Any = None, **params: Any

@@ -12,6 +12,7 @@ from .._call import Attempt, Broadcast, Call
 from .._cluster import DEFAULT, ResourcesBase
 from .._concurrency import AsyncWorkers, async_cancel_after
 from .._exceptions import Error
+from .._options import Options
 from .._request import Headers
 from .._response import Response
 from ._resource import AsyncResource
@@ -33,8 +34,11 @@ class AsyncResources(ResourcesBase[AsyncResource]):
     (`timeout`, `limit` per host, `headers`, httpx client keywords).
     """
 
-    _resource_type = AsyncResource
-    _workers_type = AsyncWorkers
+    def _make_resource(self, host: str, options: Options) -> AsyncResource:
+        return AsyncResource.configured(host, options)
+
+    def _make_workers(self, max_workers: int) -> AsyncWorkers:
+        return AsyncWorkers(max_workers)
 
     async def unicast(
         self,
@@ -122,10 +126,11 @@ class AsyncResources(ResourcesBase[AsyncResource]):
         outcome: object = None  # stays None if cancelled
         start = time.perf_counter()
         try:
-            outcome = await attempt.resource.send(
+            response: Response = await attempt.resource.send(
                 plan.request, attempt.timeout, plan.deadline
             )
-            return outcome  # type: ignore[no-any-return]
+            outcome = response
+            return response
         except Error as error:
             outcome = error
             raise

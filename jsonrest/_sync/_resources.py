@@ -14,6 +14,7 @@ from .._call import Attempt, Broadcast, Call
 from .._cluster import DEFAULT, ResourcesBase
 from .._concurrency import Workers, cancel_after
 from .._exceptions import Error
+from .._options import Options
 from .._request import Headers
 from .._response import Response
 from ._resource import Resource
@@ -35,8 +36,11 @@ class Resources(ResourcesBase[Resource]):
     (`timeout`, `limit` per host, `headers`, httpx client keywords).
     """
 
-    _resource_type = Resource
-    _workers_type = Workers
+    def _make_resource(self, host: str, options: Options) -> Resource:
+        return Resource.configured(host, options)
+
+    def _make_workers(self, max_workers: int) -> Workers:
+        return Workers(max_workers)
 
     def unicast(
         self,
@@ -124,10 +128,11 @@ class Resources(ResourcesBase[Resource]):
         outcome: object = None  # stays None if cancelled
         start = time.perf_counter()
         try:
-            outcome = attempt.resource.send(
+            response: Response = attempt.resource.send(
                 plan.request, attempt.timeout, plan.deadline
             )
-            return outcome  # type: ignore[no-any-return]
+            outcome = response
+            return response
         except Error as error:
             outcome = error
             raise

@@ -4,17 +4,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping
+import logging
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
-from .._cover import combine, minimal_cover
-from .._exceptions import NoHostAvailable
+from .._deadline import Deadline
+from .._exceptions import BroadcastError
+from .._multicast import Multicast
 from .._placement import Placement
+from .._request import IDEMPOTENT
 from .._response import Response
 from ._resources import Resources
 
 __all__ = ["Shards"]
+
+log = logging.getLogger("jsonrest")
+_DEFAULT: Any = object()
 
 
 class Shards(Mapping[Hashable, frozenset[str]]):
@@ -48,40 +54,33 @@ class Shards(Mapping[Hashable, frozenset[str]]):
         name = type(self).__name__
         return f"<{name} of {len(self)} keys on {len(self.resources)} hosts>"
 
-    def priority(self, hosts: Collection[str]) -> Any:
-        """The combined priority of a set of hosts, lower is better.
+    def priority(self, host: str) -> Any:
+        """The priority of `host` in covers: lower is better, None removes it.
 
-        It is the members' `resources.priority` values sorted worst first, as a
-        tuple, so a set whose worst member is better wins; None if any member
-        is removed (its priority is None). The cover compares covers of equal
-        size by it; an override is honoured.
+        Per host, like `Resources.priority`, which it returns by default.
+        A cover has the fewest hosts first; among covers of that size it
+        prefers the better priorities (the worst member first, then the next).
+        Override it to steer multicasts, say towards a zone.
         """
-        values = [self.resources.priority(host) for host in hosts]
-        if any(value is None for value in values):
-            return None
-        return combine(values)
+        return self.resources.priority(host)
+
+    def _weight(self) -> Callable[[str], Any]:
+        if type(self).priority is Shards.priority:
+            return self.resources.priority  # skip a call layer per host
+        return self.priority
 
     def cover(self, keys: Iterable[Hashable]) -> frozenset[str]:
         """The fewest hosts that together hold every key in `keys`.
 
         Never a removed host (priority None); a host that is down only for
-        keys no live host holds; among equal covers the best `priority`, then
-        at random. Raises `KeyError` for an unknown key, `NoHostAvailable` for
-        a key none of whose hosts may be used.
+        keys no live host holds; among covers of the fewest hosts the best
+        `priority`, then at random. Raises `KeyError` for an unknown key,
+        `NoHostAvailable` for a key none of whose hosts may be used.
         """
         resources = self.resources
-        if type(self).priority is Shards.priority:
-            weight = resources.priority
-        else:
-            weight = self._weight
-        choices, weights = self.placement.choices(keys, weight, resources.health.live)
-        hosts = minimal_cover(choices, weights, rng=resources.rng)
-        if self.priority(hosts) is None:
-            raise NoHostAvailable(f"priority() removes the cover {sorted(hosts)}")
-        return hosts
-
-    def _weight(self, host: str) -> Any:
-        return self.priority((host,))
+        return self.placement.cover(
+            keys, self._weight(), resources.health.live, rng=resources.rng
+        )
 
     def _ordered(self, hosts: Collection[str]) -> list[str]:
         return [host for host in self.resources if host in hosts]
@@ -108,17 +107,62 @@ class Shards(Mapping[Hashable, frozenset[str]]):
         method: str,
         path: str,
         body: Any = None,
+        *,
+        idempotent: bool | None = None,
+        deadline: float | None = _DEFAULT,
         **kw: Any,
     ) -> list[Response]:
         """Send to the hosts of `cover(keys)` at once: one response per host.
 
-        The same rules as `Resources.broadcast`: statuses are returned,
-        transport failures raise `BroadcastError` keeping every response.
+        Each response's `keys` are the requested keys it stands for; each key
+        is in exactly one. Statuses are returned. When hosts fail, the keys no
+        answer stands for go to a cover of them among hosts not yet tried, at
+        most `retries` more rounds within `deadline` (for the whole call), if
+        the request may be sent again: always when nothing was sent; after a
+        timeout or a dropped connection only when idempotent (GET, HEAD,
+        OPTIONS, PUT, DELETE, or `idempotent=True`). If keys are left without
+        an answer, `BroadcastError` holds every error and every response.
         """
-        hosts = self._ordered(self.cover(keys))
-        if not hosts:  # no keys: nothing to send (an empty subset means "all")
-            return []
-        return self.resources.broadcast(method, path, body, hosts=hosts, **kw)
+        plan = self._plan(keys, method, idempotent, deadline)
+        while hosts := plan.next_hosts():
+            if plan.rounds > 1:  # the path without its query, as unicast logs it
+                where = f"{method} {str(path).split('?', 1)[0]}"
+                log.warning("multicast %s: keys re-covered on %s", where, hosts)
+            try:
+                responses = self.resources.broadcast(
+                    method, path, body, hosts=hosts, deadline=plan.remaining(), **kw
+                )
+            except BroadcastError as error:
+                plan.report(error.responses, error.exceptions)
+            else:
+                plan.report(dict(zip(hosts, responses, strict=True)), ())
+        return plan.result()
+
+    def _plan(
+        self,
+        keys: Iterable[Hashable],
+        method: str,
+        idempotent: bool | None,
+        deadline: float | None,
+    ) -> Multicast:
+        """The plan of one multicast, with this shard's hooks and options."""
+        resources = self.resources
+        if deadline is _DEFAULT:
+            deadline = resources.deadline
+        if deadline is not None and not deadline > 0:
+            raise ValueError(f"deadline must be seconds > 0 or None, not {deadline!r}")
+        if idempotent is None:
+            idempotent = isinstance(method, str) and method.upper() in IDEMPOTENT
+        return Multicast(
+            self.placement,
+            keys,
+            weight=self._weight(),
+            live=resources.health.live,
+            rng=resources.rng,
+            retries=resources.retries,
+            idempotent=idempotent,
+            deadline=None if deadline is None else Deadline(deadline),
+        )
 
     def close(self) -> None:
         """Close every pool and worker."""
