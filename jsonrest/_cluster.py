@@ -23,7 +23,7 @@ from ._options import (
     resource_options,
     tls_context,
 )
-from ._request import Headers, prepare
+from ._request import Headers, Request, prepare
 from ._selection import choose
 
 __all__ = ["DEFAULT", "ResourcesBase", "SharedTLS"]
@@ -179,7 +179,7 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
             seconds = check_seconds("deadline", deadline)
         return None if seconds is None else Deadline(seconds)
 
-    def _call(
+    def _start(
         self,
         method: str,
         path: str,
@@ -188,41 +188,32 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
         headers: Headers | None,
         hosts: Iterable[str],
         deadline: float | None,
-        idempotent: bool | None,
-    ) -> Call:
-        """The plan of a unicast, checked and encoded before any traffic."""
+    ) -> tuple[Request, Sequence[str], Deadline | None]:
+        """Begin a call: its request checked and encoded before any traffic,
+        its hosts, its deadline."""
         self._check_open()
         request = prepare(method, path, body, params, headers)
+        return request, self._subset(hosts), self._deadline(deadline)
+
+    def _call(self, idempotent: bool | None, *start: Any) -> Call:
+        """The plan of a unicast (`start`: the arguments of `_start`)."""
+        request, hosts, deadline = self._start(*start)
         return Call(
             request,
-            self._subset(hosts),
+            hosts,
             health=self.health,
             choose=self.choice,
             retries=self.retries,
             timeout=self.timeout,
-            deadline=self._deadline(deadline),
+            deadline=deadline,
             idempotent=idempotent,
         )
 
-    def _broadcast(
-        self,
-        method: str,
-        path: str,
-        body: Any,
-        params: Any,
-        headers: Headers | None,
-        hosts: Iterable[str],
-        deadline: float | None,
-    ) -> Broadcast:
-        """The plan of a broadcast, checked and encoded before any traffic."""
-        self._check_open()
-        request = prepare(method, path, body, params, headers)
+    def _broadcast(self, *start: Any) -> Broadcast:
+        """The plan of a broadcast (`start`: the arguments of `_start`)."""
+        request, hosts, deadline = self._start(*start)
         return Broadcast(
-            request,
-            self._subset(hosts),
-            health=self.health,
-            timeout=self.timeout,
-            deadline=self._deadline(deadline),
+            request, hosts, health=self.health, timeout=self.timeout, deadline=deadline
         )
 
 

@@ -17,13 +17,7 @@ from jsonrest._health import Health
 from jsonrest._request import prepare
 from jsonrest._selection import choose
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from .clock import Clock
 
 
 @pytest.fixture

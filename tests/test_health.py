@@ -16,13 +16,7 @@ from jsonrest._health import Health
 from jsonrest._retry_after import parse_retry_after
 from jsonrest._selection import choose
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from .clock import Clock
 
 
 @pytest.fixture

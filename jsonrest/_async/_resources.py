@@ -64,18 +64,12 @@ class AsyncResources(ResourcesBase[AsyncResource]):
         may be chosen.
         """
         call = self._call(
-            method, path, body, params, headers, hosts, deadline, idempotent
+            idempotent, method, path, body, params, headers, hosts, deadline
         )
         await self._reap()
         with async_cancel_after(call.time_left()) as scope:
             while (attempt := call.next()) is not None:
-                try:
-                    response = await self._send(call, attempt)
-                except Error as error:
-                    self._check_open()  # closed under us: that, not the host, failed
-                    call.failed(attempt, error)
-                else:
-                    call.answered(attempt, response)
+                await self._attempt(call, attempt)
         if scope.cancelled_caught:
             call.expired()
         return call.result()
@@ -112,28 +106,25 @@ class AsyncResources(ResourcesBase[AsyncResource]):
         if attempt is None:
             return
         with async_cancel_after(plan.time_left()) as scope:
-            try:
-                response = await self._send(plan, attempt)
-            except Error as error:
-                self._check_open()  # closed under us: that, not the host, failed
-                plan.failed(attempt, error)
-            else:
-                plan.answered(attempt, response)
+            await self._attempt(plan, attempt)
         if scope.cancelled_caught:
             plan.expired(host)
 
-    async def _send(self, plan: Call | Broadcast, attempt: Attempt) -> Response:
+    async def _attempt(self, plan: Call | Broadcast, attempt: Attempt) -> None:
+        """Send one attempt and report how it ended to its plan."""
         outcome: object = None  # stays None if cancelled
         start = time.perf_counter()
         try:
             response: Response = await attempt.resource.send(
                 plan.request, attempt.timeout, plan.deadline
             )
-            outcome = response
-            return response
         except Error as error:
             outcome = error
-            raise
+            self._check_open()  # closed under us: that, not the host, failed
+            plan.failed(attempt, error)
+        else:
+            outcome = response
+            plan.answered(attempt, response)
         finally:
             if plan.ended(attempt, outcome, time.perf_counter() - start):
                 await self._reap()

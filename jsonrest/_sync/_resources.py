@@ -66,18 +66,12 @@ class Resources(ResourcesBase[Resource]):
         may be chosen.
         """
         call = self._call(
-            method, path, body, params, headers, hosts, deadline, idempotent
+            idempotent, method, path, body, params, headers, hosts, deadline
         )
         self._reap()
         with cancel_after(call.time_left()) as scope:
             while (attempt := call.next()) is not None:
-                try:
-                    response = self._send(call, attempt)
-                except Error as error:
-                    self._check_open()  # closed under us: that, not the host, failed
-                    call.failed(attempt, error)
-                else:
-                    call.answered(attempt, response)
+                self._attempt(call, attempt)
         if scope.cancelled_caught:
             call.expired()
         return call.result()
@@ -114,28 +108,25 @@ class Resources(ResourcesBase[Resource]):
         if attempt is None:
             return
         with cancel_after(plan.time_left()) as scope:
-            try:
-                response = self._send(plan, attempt)
-            except Error as error:
-                self._check_open()  # closed under us: that, not the host, failed
-                plan.failed(attempt, error)
-            else:
-                plan.answered(attempt, response)
+            self._attempt(plan, attempt)
         if scope.cancelled_caught:
             plan.expired(host)
 
-    def _send(self, plan: Call | Broadcast, attempt: Attempt) -> Response:
+    def _attempt(self, plan: Call | Broadcast, attempt: Attempt) -> None:
+        """Send one attempt and report how it ended to its plan."""
         outcome: object = None  # stays None if cancelled
         start = time.perf_counter()
         try:
             response: Response = attempt.resource.send(
                 plan.request, attempt.timeout, plan.deadline
             )
-            outcome = response
-            return response
         except Error as error:
             outcome = error
-            raise
+            self._check_open()  # closed under us: that, not the host, failed
+            plan.failed(attempt, error)
+        else:
+            outcome = response
+            plan.answered(attempt, response)
         finally:
             if plan.ended(attempt, outcome, time.perf_counter() - start):
                 self._reap()
