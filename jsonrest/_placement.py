@@ -1,11 +1,13 @@
-"""Where keys live: the key -> hosts mapping of a Shards, and the choices a cover
-may make for a set of keys."""
+"""Where keys live: the key -> hosts mapping of a Shards, the choices a cover
+may make for a set of keys, and the cover itself."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+import random
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
 from typing import Any
 
+from ._cover import minimal_cover
 from ._exceptions import NoHostAvailable
 
 __all__ = ["Placement"]
@@ -65,19 +67,25 @@ class Placement(Mapping[Hashable, frozenset[str]]):
         keys: Iterable[Hashable],
         weight: Callable[[str], Any],
         live: Callable[[str], bool],
+        exclude: Collection[str] = (),
     ) -> tuple[list[frozenset[str]], dict[str, Any]]:
         """The hosts a cover may use for each key, and the weight of each host.
 
-        A host whose `weight` is None is never used. A host that is not `live`
-        (down or avoided) is offered only for keys that no live host holds.
-        Raises `KeyError` for an unknown key and `NoHostAvailable` for a key
-        none of whose hosts may be used.
+        A host whose `weight` is None, or that is in `exclude`, is never used. A
+        host that is not `live` (down or avoided) is offered only for keys that
+        no usable live host holds. Raises `KeyError` for an unknown key and
+        `NoHostAvailable` for a key none of whose hosts may be used.
         """
         keys = list(dict.fromkeys(keys))
         sets = [self[key] for key in keys]
         unique = set(sets)
-        weights = {host: weight(host) for host in frozenset().union(*unique)}
+        named = frozenset().union(*unique)
+        excluded = named.intersection(exclude)
+        # Excluded hosts are not weighed: nothing would use their weight, and
+        # the hook may be a user's costly override.
+        weights = {host: weight(host) for host in named - excluded}
         removed = {host for host, value in weights.items() if value is None}
+        removed |= excluded
         down = {host for host in weights if host not in removed and not live(host)}
         if not removed and not down:  # the common case: every host may serve
             return sets, weights
@@ -92,3 +100,21 @@ class Placement(Mapping[Hashable, frozenset[str]]):
             choices.append(usable[hosts])
         used = frozenset().union(*usable.values())
         return choices, {host: weights[host] for host in used}
+
+    def cover(
+        self,
+        keys: Iterable[Hashable],
+        weight: Callable[[str], Any],
+        live: Callable[[str], bool],
+        *,
+        exclude: Collection[str] = (),
+        rng: random.Random | None = None,
+    ) -> frozenset[str]:
+        """The fewest usable hosts that together hold every key in `keys`.
+
+        The hosts are those `choices` offers; among covers of the fewest hosts
+        the best by `weight` (see `minimal_cover`), then at random by `rng`.
+        Raises as `choices` does.
+        """
+        choices, weights = self.choices(keys, weight, live, exclude)
+        return minimal_cover(choices, weights, rng=rng)

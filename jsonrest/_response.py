@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import httpx
@@ -37,9 +37,22 @@ class Response:
     `bool(response)` is True for a 2xx status. Calling it returns the evaluated
     body (JSON, text, or None when empty) or raises `StatusError` for any other
     status. The evaluation is done once and cached.
+
+    `keys` is None, except in the responses of a `Shards.multicast`: there it
+    is the frozenset of the requested keys this host's answer stands for, each
+    requested key in exactly one response's `keys`.
     """
 
-    __slots__ = ("_value", "body", "elapsed", "headers", "host", "reason", "status")
+    __slots__ = (
+        "_value",
+        "body",
+        "elapsed",
+        "headers",
+        "host",
+        "keys",
+        "reason",
+        "status",
+    )
 
     def __init__(
         self,
@@ -59,6 +72,7 @@ class Response:
         self.body = body
         self.host = host
         self.elapsed = elapsed
+        self.keys: frozenset[Hashable] | None = None
         self._value: Any = _UNSET
 
     def __bool__(self) -> bool:
