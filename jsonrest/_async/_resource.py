@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import ssl
-import threading
 import time
-from collections.abc import Callable
-from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -16,18 +13,15 @@ from .._body import BodyBudget
 from .._concurrency import AsyncGate, async_shield
 from .._deadline import Deadline
 from .._faults import as_error
-from .._hosts import parse_host
-from .._options import Options, resource_options, tls_context
 from .._request import Headers, Request, prepare
+from .._resource_base import ResourceBase, lane_limits
 from .._response import Response
 from ._lanes import AsyncLanes
 
 __all__ = ["AsyncResource"]
 
-_CREDENTIALS = ("authorization", "proxy-authorization", "cookie")
 
-
-class AsyncResource:
+class AsyncResource(ResourceBase[httpx.AsyncClient]):
     """A JSON client for one host, over one pooled `httpx.AsyncClient`.
 
     `host` is `name`, `name:port`, `[ipv6]:port` or `http(s)://name[:port]`.
@@ -42,95 +36,28 @@ class AsyncResource:
     ("lanes") of up to 4 connections, which keeps httpx fast under concurrency.
     """
 
-    def __init__(self, host: str, **options: Any) -> None:
-        self._configure(host, resource_options(options))
+    def _make_gate(self, limit: int, timeout: float | None) -> AsyncGate:
+        return AsyncGate(limit, timeout)
 
-    @classmethod
-    def configured(cls, host: str, options: Options) -> AsyncResource:
-        """A resource for `host` with options already checked (shared by a
-        cluster's hosts, so they are checked once, not once per host)."""
-        resource = cls.__new__(cls)
-        resource._configure(host, options)
-        return resource
+    def _make_lanes(
+        self, verify: ssl.SSLContext, http1: bool, expiry: float | None
+    ) -> AsyncLanes:
+        def lane(keepalive: int) -> httpx.AsyncHTTPTransport:
+            # The transport httpx would make, keeping `keepalive` connections.
+            return httpx.AsyncHTTPTransport(
+                verify=verify, http1=http1, limits=lane_limits(keepalive, expiry)
+            )
 
-    def _configure(self, host: str, own: Options) -> None:
-        self.host = host
-        self.url = parse_host(host).url
-        origin = httpx.URL(self.url)
-        self._origin = (origin.scheme, origin.host, origin.port)
-        self.max_body = own.max_body
-        self._options = own.client
-        self._lanes = own.lanes
-        self._gate = (
-            None
-            if own.max_in_flight is None
-            else AsyncGate(own.max_in_flight, own.pool_timeout)
-        )
-        self._client: httpx.AsyncClient | None = None
-        #: Makes the TLS context a cluster's hosts share (set by AsyncResources).
-        self.tls: Callable[[], ssl.SSLContext] | None = None
-        self._lock = threading.Lock()
-        self._closed = False
-        self._active = 0  # requests inside the client right now
+        return AsyncLanes(lane, self._lanes)
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.host!r})"
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        """The underlying httpx client, created on first use."""
-        client = self._client
-        if client is None:
-            with self._lock:
-                if self._closed:
-                    raise RuntimeError(f"{self!r} is closed")
-                if self._client is None:
-                    client = httpx.AsyncClient(**self._client_options())
-                    if client.follow_redirects:  # else no request leaves its origin
-                        client.event_hooks["request"].append(self._keep_credentials)
-                    self._client = client
-                client = self._client
+    def _make_client(self, options: dict[str, Any]) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(**options)
+        if client.follow_redirects:  # else no request leaves its origin
+            client.event_hooks["request"].append(self._keep_credentials)
         return client
 
     async def _keep_credentials(self, request: httpx.Request) -> None:
-        # A followed redirect may lead to another host. httpx drops the
-        # Authorization header there, but fills Cookie from the client's jar,
-        # where cookies given as an option match every host: strip both.
-        url = request.url
-        if (url.scheme, url.host, url.port) != self._origin:
-            for name in _CREDENTIALS:
-                request.headers.pop(name, None)
-
-    def _client_options(self) -> dict[str, Any]:
-        options = dict(self._options)
-        if self.max_body is not None:
-            headers = httpx.Headers(options.get("headers"))
-            if "accept-encoding" not in headers:
-                # What max_body can bound: httpx would also offer br and zstd
-                # when their packages are installed, which jsonrest refuses.
-                headers["accept-encoding"] = "gzip, deflate"
-                options["headers"] = headers
-        if "transport" in options:
-            return options  # the caller's own transport takes every request
-        if self.tls is not None and not isinstance(
-            options.get("verify"), ssl.SSLContext
-        ):
-            verify = self.tls()  # the one context a cluster's hosts share
-        else:
-            # Made once for every lane: httpx would make one per transport,
-            # at milliseconds each.
-            verify = tls_context(options)
-        options = {**options, "verify": verify}
-        options.pop("cert", None)  # now part of the context
-        if not options.get("http2"):  # HTTP/2 multiplexes: one pool suffices
-            lane = partial(
-                _lane,
-                verify,
-                options.get("http1", True),
-                options["limits"].keepalive_expiry,
-            )
-            options["transport"] = AsyncLanes(lane, self._lanes)
-        return options
+        self._strip_credentials(request)
 
     async def request(
         self,
@@ -298,18 +225,3 @@ class AsyncResource:
         traceback: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-
-def _lane(
-    verify: ssl.SSLContext, http1: bool, expiry: float | None, keepalive: int
-) -> httpx.AsyncHTTPTransport:
-    """One lane: the transport httpx would make, keeping `keepalive` connections."""
-    return httpx.AsyncHTTPTransport(
-        verify=verify,
-        http1=http1,
-        limits=httpx.Limits(
-            max_connections=None,
-            max_keepalive_connections=keepalive,
-            keepalive_expiry=expiry,
-        ),
-    )
