@@ -246,11 +246,13 @@ class Call(_Plan):
             candidates = [host for host in candidates if host not in tried]
         while True:
             if not candidates:
-                return self._give_up(None)
+                self._give_up(None)
+                return None
             try:
                 host = self.choose(candidates)
             except NoHostAvailable as exc:
-                return self._give_up(exc)
+                self._give_up(exc)
+                return None
             state = self.health.get(host)
             if state is not None:
                 break
@@ -273,7 +275,6 @@ class Call(_Plan):
             self._error = reason or NoHostAvailable(
                 f"{self.what}: no host to choose from"
             )
-        return None
 
     def answered(self, attempt: Attempt, response: Response) -> None:
         """The host answered `response` (any status)."""
