@@ -4,26 +4,21 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-from .._deadline import Deadline
+from .._cluster import DEFAULT
 from .._exceptions import BroadcastError
-from .._multicast import Multicast
 from .._placement import Placement
-from .._request import IDEMPOTENT
 from .._response import Response
+from .._shards_base import ShardsBase, log
 from ._resources import Resources
 
 __all__ = ["Shards"]
 
-log = logging.getLogger("jsonrest")
-_DEFAULT: Any = object()
 
-
-class Shards(Mapping[Hashable, frozenset[str]]):
+class Shards(ShardsBase[Resources]):
     """A mapping of keys to the frozenset of hosts that hold them.
 
     `items` are `(host, key)` pairs and `multimap` maps a host to its keys;
@@ -40,50 +35,6 @@ class Shards(Mapping[Hashable, frozenset[str]]):
     ) -> None:
         self.placement = Placement(items, multimap)
         self.resources = Resources(self.placement.hosts, **options)
-
-    def __getitem__(self, key: Hashable) -> frozenset[str]:
-        return self.placement[key]
-
-    def __iter__(self) -> Iterator[Hashable]:
-        return iter(self.placement)
-
-    def __len__(self) -> int:
-        return len(self.placement)
-
-    def __repr__(self) -> str:
-        name = type(self).__name__
-        return f"<{name} of {len(self)} keys on {len(self.resources)} hosts>"
-
-    def priority(self, host: str) -> Any:
-        """The priority of `host` in covers: lower is better, None removes it.
-
-        Per host, like `Resources.priority`, which it returns by default.
-        A cover has the fewest hosts first; among covers of that size it
-        prefers the better priorities (the worst member first, then the next).
-        Override it to steer multicasts, say towards a zone.
-        """
-        return self.resources.priority(host)
-
-    def _weight(self) -> Callable[[str], Any]:
-        if type(self).priority is Shards.priority:
-            return self.resources.priority  # skip a call layer per host
-        return self.priority
-
-    def cover(self, keys: Iterable[Hashable]) -> frozenset[str]:
-        """The fewest hosts that together hold every key in `keys`.
-
-        Never a removed host (priority None); a host that is down only for
-        keys no live host holds; among covers of the fewest hosts the best
-        `priority`, then at random. Raises `KeyError` for an unknown key,
-        `NoHostAvailable` for a key none of whose hosts may be used.
-        """
-        resources = self.resources
-        return self.placement.cover(
-            keys, self._weight(), resources.health.live, rng=resources.rng
-        )
-
-    def _ordered(self, hosts: Collection[str]) -> list[str]:
-        return [host for host in self.resources if host in hosts]
 
     def unicast(
         self, key: Hashable, method: str, path: str, body: Any = None, **kw: Any
@@ -109,7 +60,7 @@ class Shards(Mapping[Hashable, frozenset[str]]):
         body: Any = None,
         *,
         idempotent: bool | None = None,
-        deadline: float | None = _DEFAULT,
+        deadline: float | None = DEFAULT,
         **kw: Any,
     ) -> list[Response]:
         """Send to the hosts of `cover(keys)` at once: one response per host.
@@ -135,34 +86,8 @@ class Shards(Mapping[Hashable, frozenset[str]]):
             except BroadcastError as error:
                 plan.report(error.responses, error.exceptions)
             else:
-                plan.report(dict(zip(hosts, responses, strict=True)), ())
+                plan.report({response.host: response for response in responses}, ())
         return plan.result()
-
-    def _plan(
-        self,
-        keys: Iterable[Hashable],
-        method: str,
-        idempotent: bool | None,
-        deadline: float | None,
-    ) -> Multicast:
-        """The plan of one multicast, with this shard's hooks and options."""
-        resources = self.resources
-        if deadline is _DEFAULT:
-            deadline = resources.deadline
-        if deadline is not None and not deadline > 0:
-            raise ValueError(f"deadline must be seconds > 0 or None, not {deadline!r}")
-        if idempotent is None:
-            idempotent = isinstance(method, str) and method.upper() in IDEMPOTENT
-        return Multicast(
-            self.placement,
-            keys,
-            weight=self._weight(),
-            live=resources.health.live,
-            rng=resources.rng,
-            retries=resources.retries,
-            idempotent=idempotent,
-            deadline=None if deadline is None else Deadline(deadline),
-        )
 
     def close(self) -> None:
         """Close every pool and worker."""
