@@ -4,6 +4,8 @@ Blocking classes have plain names (`Resource`); their awaitable twins carry the
 `Async` prefix (`AsyncResource`) and run on asyncio or trio.
 """
 
+import logging
+
 from ._async import AsyncResource, AsyncResources, AsyncShards
 from ._exceptions import (
     BodyTooLarge,
@@ -19,6 +21,10 @@ from ._response import Response
 from ._sync import Resource, Resources, Shards
 
 __version__ = "0.1.0"
+
+# Without logging configured, Python prints warnings (a failover) to stderr;
+# a library leaves that choice to the application.
+logging.getLogger("jsonrest").addHandler(logging.NullHandler())
 
 __all__ = [
     "AsyncResource",

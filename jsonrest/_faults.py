@@ -82,14 +82,28 @@ def _detail(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def as_error(exc: httpx.HTTPError, host: str, status: int = 0) -> Error:
-    """The jsonrest error for an httpx exception raised while talking to `host`."""
+def as_error(
+    exc: httpx.HTTPError,
+    host: str,
+    status: int = 0,
+    *,
+    method: str = "",
+    path: str = "",
+) -> Error:
+    """The jsonrest error for an httpx exception raised while talking to `host`.
+
+    `method` and `path` name the request in the message ("GET /items: ..."); a
+    query in `path` is left out, as it may carry credentials.
+    """
     name = type(exc).__name__
     detail = _detail(exc)
+    what = f"{method} {path.partition('?')[0]}: " if method else ""
     if isinstance(exc, httpx.DecodingError):
         return DecodeError(
-            f"bad content-encoding from {host}: {detail}", host=host, status=status
+            f"{what}bad content-encoding from {host}: {detail}",
+            host=host,
+            status=status,
         )
     if isinstance(exc, httpx.TimeoutException):
-        return Timeout(f"{name} talking to {host}: {detail}", host=host)
-    return TransportError(f"{name} talking to {host}: {detail}", host=host)
+        return Timeout(f"{what}{name} talking to {host}: {detail}", host=host)
+    return TransportError(f"{what}{name} talking to {host}: {detail}", host=host)

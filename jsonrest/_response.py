@@ -31,16 +31,25 @@ def _charset(content_type: str) -> str:
     return "utf-8"
 
 
+def _decode(body: bytes, content_type: str) -> str:
+    """`body` as text, by the charset of `content_type`."""
+    try:
+        return body.decode(_charset(content_type), "replace")
+    # An unknown charset name, or a codec that is not a plain text encoding
+    # ("idna", "punycode", "undefined") and fails even with "replace".
+    except (LookupError, ValueError):
+        return body.decode("utf-8", "replace")
+
+
 class Response:
     """One completed response: status, headers and the whole (decoded) body.
 
     `bool(response)` is True for a 2xx status. Calling it returns the evaluated
-    body (JSON, text, or None when empty) or raises `StatusError` for any other
-    status. The evaluation is done once and cached.
+    body (`value`: JSON, text, or None when empty) or raises `StatusError` for
+    any other status. The evaluation is done once and cached.
 
-    `keys` is None, except in the responses of a `Shards.multicast`: there it
-    is the frozenset of the requested keys this host's answer stands for, each
-    requested key in exactly one response's `keys`.
+    What an httpx user reaches for is here too: `status_code`, `content`,
+    `text`, `json()`, `is_success` and `raise_for_status()`.
     """
 
     __slots__ = (
@@ -50,6 +59,8 @@ class Response:
         "headers",
         "host",
         "keys",
+        "method",
+        "path",
         "reason",
         "status",
     )
@@ -63,16 +74,33 @@ class Response:
         reason: str = "",
         host: str = "",
         elapsed: float = 0.0,
+        method: str = "",
+        path: str = "",
     ) -> None:
         self.status = status
+        """The HTTP status code (also `status_code`)."""
         self.reason = reason
+        """The reason phrase ("Not Found"), or "" when the host sent none."""
         self.headers = (
             headers if isinstance(headers, httpx.Headers) else httpx.Headers(headers)
         )
+        """The response headers (`httpx.Headers`: case-insensitive)."""
         self.body = body
+        """The body as bytes, content-encoding (gzip, ...) undone (also `content`)."""
         self.host = host
+        """The host that answered, as the resource names it (`name:port`)."""
         self.elapsed = elapsed
+        """Seconds, as a float, of the exchange alone: from sending the request
+        (getting a connection included) to the last byte of the body; not the
+        making of the client, nor a wait for a turn under `max_in_flight`."""
+        self.method = method
+        """The request's method ("GET"); "" when not known."""
+        self.path = path.partition("?")[0]
+        """The request's path, without its query (which may carry credentials)."""
         self.keys: frozenset[Hashable] | None = None
+        """None, except in the responses of a `Shards.multicast`: there the
+        frozenset of the requested keys this host's answer stands for, each
+        requested key in exactly one response's `keys`."""
         self._value: Any = _UNSET
 
     def __bool__(self) -> bool:
@@ -80,6 +108,60 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<Response [{self.status} {self.reason}] from {self.host}>"
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status code, as httpx names it: the same as `status`."""
+        return self.status
+
+    @property
+    def content(self) -> bytes:
+        """The body as bytes, as httpx names it: the same as `body`."""
+        return self.body
+
+    @property
+    def is_success(self) -> bool:
+        """Whether the status is 2xx: the same as `bool(response)`."""
+        return 200 <= self.status < 300
+
+    @property
+    def text(self) -> str:
+        """The body decoded as text, whatever its content type: by the charset
+        of the `Content-Type` (UTF-8 when it names none or an unknown one),
+        undecodable bytes replaced by U+FFFD."""
+        return _decode(self.body, self.headers.get("content-type", ""))
+
+    def json(self, **kwargs: Any) -> Any:
+        """The body decoded as JSON, whatever the content type says (a host may
+        send JSON as `text/plain`); `kwargs` go to `json.loads`.
+
+        Decoded on each call, whatever the status. Raises `DecodeError`, naming
+        the request, host, status and content type, when the body is not JSON
+        (an empty body is not).
+        """
+        try:
+            return json.loads(self.body, **kwargs)
+        # As in `_evaluate`; and a body of bytes that are not UTF-8 (or -16/-32).
+        except (ValueError, RecursionError) as exc:
+            content_type = self.headers.get("content-type") or "none"
+            why = exc if self.body else "the body is empty"
+            raise DecodeError(
+                f"{self._what()}body from {self.host} (status {self.status},"
+                f" content type {content_type}) is not JSON: {why}",
+                host=self.host,
+                status=self.status,
+            ) from exc
+
+    def raise_for_status(self) -> Response:
+        """Return this response if its status is 2xx, as httpx does; else raise
+        `StatusError` (with the evaluated body)."""
+        if not self:
+            raise StatusError(self, self.value)
+        return self
+
+    def _what(self) -> str:
+        """The request, as a message begins with it ("GET /items: ")."""
+        return f"{self.method} {self.path}: " if self.method else ""
 
     @property
     def value(self) -> Any:
@@ -106,16 +188,12 @@ class Response:
                 if not self:
                     return self.body.decode("utf-8", "replace")
                 raise DecodeError(
-                    f"invalid JSON body from {self.host} (status {self.status}): {exc}",
+                    f"{self._what()}invalid JSON body from {self.host}"
+                    f" (status {self.status}): {exc}",
                     host=self.host,
                     status=self.status,
                 ) from exc
-        try:
-            return self.body.decode(_charset(content_type), "replace")
-        # An unknown charset name, or a codec that is not a plain text encoding
-        # ("idna", "punycode", "undefined") and fails even with "replace".
-        except (LookupError, ValueError):
-            return self.body.decode("utf-8", "replace")
+        return _decode(self.body, content_type)
 
     def __call__(self) -> Any:
         """Return the evaluated body; raise `StatusError` unless the status is 2xx."""

@@ -75,7 +75,9 @@ def _scan(
             best.append(host)
     if not best:
         raise NoHostAvailable(
-            f"no host may be chosen among {len(hosts)}"
-            + (" (every priority is None)" if hosts else "")
+            f"no host may be chosen: the priority of every one is None"
+            f" ({len(hosts)} host{'s' if len(hosts) > 1 else ''})"
+            if hosts
+            else "no host was given to choose from"
         )
     return best[0] if len(best) == 1 else rng.choice(best)

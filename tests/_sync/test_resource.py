@@ -202,3 +202,91 @@ def test_waiting_for_a_turn_is_bounded_by_the_pool_timeout(
     assert isinstance(errors[0], jsonrest.Timeout)
     assert isinstance(errors[0].__cause__, httpx.PoolTimeout)
     assert len(server.requests) == 1
+
+
+def test_response_has_what_an_httpx_user_reaches_for(server: JSONServer) -> None:
+    with Resource(server.host) as resource:
+        ok = resource.request("GET", "/echo", params={"token": "s3cret"})
+        missing = resource.request("DELETE", "/status/404")
+    assert ok.status_code == ok.status == 200
+    assert ok.is_success
+    assert ok.content == ok.body
+    assert ok.text == ok.body.decode()
+    assert ok.json() == ok() == ok.value
+    assert ok.raise_for_status() is ok
+    assert isinstance(ok.elapsed, float)
+    assert (ok.method, ok.path) == ("GET", "/echo")  # never the query
+    assert (missing.method, missing.path, missing.status_code) == (
+        "DELETE",
+        "/status/404",
+        404,
+    )
+    assert not missing.is_success
+    with pytest.raises(jsonrest.StatusError) as info:
+        missing.raise_for_status()
+    assert info.value.response is missing
+
+
+def test_json_decodes_whatever_the_content_type(server: JSONServer) -> None:
+    with Resource(server.host) as resource:
+        # etcd's /health answers JSON as text/plain.
+        health = resource.request(
+            "GET", "/answer/200", params={"say": '{"health":"true"}'}
+        )
+        text = resource.request("GET", "/text")
+    assert health.headers["content-type"] == "text/plain"
+    assert health() == '{"health":"true"}'
+    assert health.json() == {"health": "true"}
+    with pytest.raises(jsonrest.DecodeError) as info:
+        text.json()
+    assert (info.value.host, info.value.status) == (server.host, 200)
+    assert str(info.value).startswith(f"GET /text: body from {server.host} ")
+    assert "text/plain" in str(info.value)
+
+
+def test_status_error_names_the_request_and_what_the_host_said(
+    server: JSONServer,
+) -> None:
+    etcd = '{"error":"etcdserver: key is not provided","code":3}'
+    with Resource(server.host) as resource:
+        with pytest.raises(jsonrest.StatusError) as info:
+            resource.get("/answer/400", say=etcd, type="application/json")
+        response = resource.request(
+            "PUT", "/answer/503", params={"say": "upstream\r\nX-Injected: 1\x1b[2J"}
+        )
+    error = info.value
+    assert str(error) == (
+        f"GET /answer/400: 400 Bad Request from {server.host}:"
+        " etcdserver: key is not provided"
+    )
+    assert (error.method, error.path, error.host) == ("GET", "/answer/400", server.host)
+    with pytest.raises(jsonrest.StatusError) as info:
+        response()
+    assert str(info.value) == (
+        f"PUT /answer/503: 503 Service Unavailable from {server.host}:"
+        " upstream X-Injected: 1 [2J"
+    )
+
+
+def test_transport_errors_name_the_request(
+    server: JSONServer, closed_port: ClosedPort
+) -> None:
+    with Resource(closed_port.host) as resource:
+        with pytest.raises(jsonrest.TransportError) as info:
+            resource.get("/items/1", token="s3cret")
+    refused = str(info.value)
+    assert refused.startswith(
+        f"GET /items/1: ConnectError talking to {closed_port.host}"
+    )
+    assert "s3cret" not in refused
+    with Resource(server.host, timeout=0.2) as resource:
+        with pytest.raises(jsonrest.Timeout) as info:
+            resource.get("/sleep/1")
+        assert str(info.value).startswith(
+            f"GET /sleep/1: ReadTimeout talking to {server.host}"
+        )
+        with pytest.raises(jsonrest.DecodeError) as info:
+            resource.get("/badjson")
+        assert str(info.value).startswith(
+            f"GET /badjson: invalid JSON body from {server.host}"
+        )
