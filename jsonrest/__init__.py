@@ -6,7 +6,7 @@ Blocking classes have plain names (`Resource`); their awaitable twins carry the
 
 import logging
 
-from ._async import AsyncResource, AsyncResources, AsyncShards
+from ._async import AsyncLineStream, AsyncResource, AsyncResources, AsyncShards
 from ._exceptions import (
     BodyTooLarge,
     BroadcastError,
@@ -18,7 +18,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._response import Response
-from ._sync import Resource, Resources, Shards
+from ._sync import LineStream, Resource, Resources, Shards
 
 __version__ = "0.1.0"
 
@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 logging.getLogger("jsonrest").addHandler(logging.NullHandler())
 
 __all__ = [
+    "AsyncLineStream",
     "AsyncResource",
     "AsyncResources",
     "AsyncShards",
@@ -34,6 +35,7 @@ __all__ = [
     "BroadcastError",
     "DecodeError",
     "Error",
+    "LineStream",
     "NoHostAvailable",
     "Resource",
     "Resources",

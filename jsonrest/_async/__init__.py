@@ -3,5 +3,6 @@
 from ._resource import AsyncResource
 from ._resources import AsyncResources
 from ._shards import AsyncShards
+from ._stream import AsyncLineStream
 
-__all__ = ["AsyncResource", "AsyncResources", "AsyncShards"]
+__all__ = ["AsyncLineStream", "AsyncResource", "AsyncResources", "AsyncShards"]

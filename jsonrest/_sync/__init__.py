@@ -5,5 +5,6 @@
 from ._resource import Resource
 from ._resources import Resources
 from ._shards import Shards
+from ._stream import LineStream
 
-__all__ = ["Resource", "Resources", "Shards"]
+__all__ = ["LineStream", "Resource", "Resources", "Shards"]
