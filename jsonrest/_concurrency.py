@@ -1,12 +1,14 @@
 """What truly differs between the twins, as hand-written async and sync pairs.
 
 The generated sync twin only renames `AsyncWorkers` to `Workers`, `AsyncGate`
-to `Gate`, `async_cancel_after` to `cancel_after` and `async_shield` to
-`shield`; the rest is shared code.
+to `Gate`, `async_cancel_after` to `cancel_after`, `async_shield` to `shield`
+and `async_running_loop` to `running_loop`; the rest is shared code.
 """
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,8 +25,10 @@ __all__ = [
     "NoScope",
     "Workers",
     "async_cancel_after",
+    "async_running_loop",
     "async_shield",
     "cancel_after",
+    "running_loop",
     "shield",
 ]
 
@@ -137,22 +141,27 @@ class AsyncGate:
         self.limit = limit
         self.timeout = timeout
         self._semaphore: anyio.Semaphore | None = None
+        self._loop: object = None  # the event loop the semaphore belongs to
 
     @asynccontextmanager
     async def turn(self, within: float | None = None) -> AsyncIterator[None]:
         """Wait for a turn, at most `within` seconds as well as `timeout`."""
-        if self._semaphore is None:
-            # Made on first use, inside the event loop that will use it.
-            self._semaphore = anyio.Semaphore(self.limit)
+        semaphore = self._semaphore
+        loop = async_running_loop()
+        if semaphore is None or loop is not self._loop:
+            # Made on first use inside the event loop that uses it, and again
+            # in the next one (an instance used by two at once is refused).
+            semaphore = self._semaphore = anyio.Semaphore(self.limit)
+            self._loop = loop
         wait = _wait(self.timeout, within)
         with anyio.move_on_after(wait) as scope:
-            await self._semaphore.acquire()
+            await semaphore.acquire()
         if scope.cancelled_caught:
             raise httpx.PoolTimeout(f"no turn within {wait:.3g} s")
         try:
             yield
         finally:
-            self._semaphore.release()
+            semaphore.release()
 
 
 class Gate:
@@ -197,6 +206,29 @@ class NoScope:
 
     def __exit__(self, *exc_info: object) -> None:
         return None
+
+
+def async_running_loop() -> object:
+    """The event loop running the current task: a trio run's `TrioToken` or an
+    asyncio loop, the same object for the whole run; None outside both."""
+    # trio names itself to sniffio (a dependency of trio) in every task step,
+    # guest mode included: a cheap test, done first, as the host loop of a
+    # trio guest run is an asyncio loop that outlives the run.
+    sniffio = sys.modules.get("sniffio")
+    if sniffio is not None and sniffio.thread_local.name == "trio":
+        try:
+            return sys.modules["trio"].lowlevel.current_trio_token()
+        except RuntimeError:  # not in a trio run after all
+            pass
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def running_loop() -> object:
+    """A blocking call runs in no event loop: None."""
+    return None
 
 
 def async_shield() -> anyio.CancelScope:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from typing import NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
+
+import httpx
 
 __all__ = ["Host", "check_path", "parse_host"]
 
@@ -17,22 +19,37 @@ _NAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
     r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$"
 )
+# A "%" that does not begin an escape of two hex digits.
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# What httpx percent-encodes in a path or a query: non-ASCII, and `"<>{}` and
+# backtick (whitespace, controls and "#" are refused before this).
+_TO_ENCODE = re.compile(r'[^\x21-\x7e]|["<>`{}]')
+# What a server may take for a separator once it has decoded a segment.
+_SEPARATOR = re.compile(r"[/\\]")
 
 
 class Host(NamedTuple):
-    """A parsed host: where requests go, and the base URL they are built on."""
+    """A parsed host: where requests go, and the base path they are sent under.
+
+    `url` is the origin (`scheme://name[:port]`); `path` is the base path
+    (`""` for none, else `/seg...` without a trailing slash, percent-encoded
+    as httpx would). A request for `/items` goes to `url + path + "/items"`.
+    """
 
     scheme: str
     name: str
     port: int | None
     url: str
+    path: str = ""
 
 
 def parse_host(host: str) -> Host:
-    """Parse `name`, `name:port`, `[ipv6]:port` or `http(s)://name[:port]`.
+    """Parse `name`, `name:port`, `[ipv6]:port` or `http(s)://name[:port]`, each
+    optionally followed by a base path (`http://name:8080/api/v2`).
 
     Raises `ValueError` naming the problem for anything else: an empty string, a
-    path, a query, user info, a bad port or another scheme.
+    query, a fragment, user info, a bad port, another scheme, or a base path
+    that `check_path` refuses.
     """
     if not isinstance(host, str):
         raise TypeError(f"host must be a str, not {type(host).__name__}")
@@ -43,8 +60,6 @@ def parse_host(host: str) -> Host:
         if scheme not in _SCHEMES:
             raise ValueError(f"invalid host {host!r}: scheme must be http or https")
         text = host
-    elif "/" in host or "\\" in host:
-        raise ValueError(f"invalid host {host!r}: a host has no path")
     else:
         scheme = "http"
         text = "http://" + host
@@ -59,8 +74,6 @@ def parse_host(host: str) -> Host:
         parts = urlsplit(text)
     except ValueError as exc:  # unbalanced or invalid [brackets]
         raise ValueError(f"invalid host {host!r}: {exc}") from None
-    if parts.path not in ("", "/"):
-        raise ValueError(f"invalid host {host!r}: a host has no path")
     if parts.query or parts.fragment or "?" in text or "#" in text:
         raise ValueError(f"invalid host {host!r}: a host has no query or fragment")
     if "@" in parts.netloc:
@@ -86,14 +99,35 @@ def parse_host(host: str) -> Host:
         netloc = name
     if port is not None:
         netloc += f":{port}"
-    return Host(scheme, name, port, f"{scheme}://{netloc}")
+    return Host(
+        scheme, name, port, f"{scheme}://{netloc}", _base_path(host, parts.path)
+    )
+
+
+def _base_path(host: str, path: str) -> str:
+    """The base path of `host`: its path without the trailing slash, checked and
+    encoded as a request's path is."""
+    base = path[:-1] if path.endswith("/") else path
+    if not base:
+        return ""
+    if base.endswith("/"):
+        raise ValueError(f"invalid host {host!r}: base path ends with '//'")
+    try:
+        return check_path(base)
+    except ValueError as exc:
+        raise ValueError(f"invalid host {host!r}: base {exc}") from None
 
 
 def check_path(path: str) -> str:
-    """Return `path` if it is a path on the host, else raise `ValueError`.
+    """Return `path` as it goes on the wire, else raise `ValueError`.
 
-    A request never leaves the host it was made for: absolute URLs, `//host/...`
-    network paths and backslash tricks are refused rather than resolved.
+    A request never leaves the host (or the host's base path) it was made for:
+    absolute URLs, `//host/...` network paths, backslashes and `.` or `..`
+    segments (also percent-encoded, or with `;parameters`) are refused rather
+    than resolved. Whitespace, control characters, a `#fragment` and a `%`
+    that begins no escape are refused too. What httpx would percent-encode
+    (non-ASCII as UTF-8, `"<>` and, before the query, backtick and `{}`) is
+    encoded here, so the path returned is the one sent.
     """
     if not isinstance(path, str):
         raise TypeError(f"path must be a str, not {type(path).__name__}")
@@ -102,7 +136,42 @@ def check_path(path: str) -> str:
     if path.startswith("//") or "\\" in path:
         raise ValueError(f"path must stay on the host: {path!r}")
     if _BLANK_OR_CONTROL.search(path):
-        raise ValueError(f"path contains whitespace or control characters: {path!r}")
+        raise ValueError(
+            f"path contains whitespace or control characters: {path!r} "
+            "(percent-encode a space as %20, or pass query values as params=)"
+        )
     if "#" in path:
-        raise ValueError(f"path must not contain a fragment: {path!r}")
+        raise ValueError(
+            f"path must not contain a #fragment, which is never sent: {path!r} "
+            "(percent-encode a literal '#' as %23)"
+        )
+    if "%" in path and _BAD_ESCAPE.search(path):
+        raise ValueError(
+            f"path has a '%' that begins no %XX escape: {path!r} "
+            "(write a literal '%' as %25, or pass query values as params=)"
+        )
+    route = path.split("?", 1)[0]
+    if ("." in route or "%" in route) and _climbs(route):
+        raise ValueError(
+            f"path must not contain '.' or '..' segments: {path!r} "
+            "(they would be resolved, possibly out of the base path)"
+        )
+    if _TO_ENCODE.search(path):
+        try:
+            path = httpx.URL(path).raw_path.decode("ascii")
+        except httpx.InvalidURL as exc:  # too long
+            raise ValueError(f"invalid path: {exc}") from None
     return path
+
+
+def _climbs(route: str) -> bool:
+    """Whether a segment of `route` is `.` or `..` as a server may read it:
+    percent-decoded once, split at (decoded) slashes and backslashes, and
+    with any `;parameters` dropped."""
+    for segment in route.split("/"):
+        if "." not in segment and "%" not in segment:
+            continue
+        for part in _SEPARATOR.split(unquote(segment)):
+            if part.split(";", 1)[0] in (".", ".."):
+                return True
+    return False

@@ -1,15 +1,18 @@
 """`ResourceBase`: what both `Resource` twins do without awaiting anything.
 
-Configuration, the making of the httpx client's keywords (TLS, lanes,
-`Accept-Encoding`), and the credential rule for redirects live here once; a
-twin names its httpx types and does the I/O.
+Configuration (the host and its base path), the making of the httpx
+client's keywords (TLS, lanes, `Accept-Encoding`), the client's event loop,
+and the credential rule for redirects live here once; a twin names its httpx
+types and does the I/O.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -43,8 +46,12 @@ class ResourceBase(Generic[C]):
         return resource
 
     def _configure(self, host: str, own: Options) -> None:
+        parsed = parse_host(host)
+        #: The host string as given: how the host shows in errors and stats.
         self.host = host
-        self.url = parse_host(host).url
+        #: What each request's path is appended to: the origin, then the
+        #: base path if the host has one (`http://h:8080/api/v2`).
+        self.url = parsed.url + parsed.path
         origin = httpx.URL(self.url)
         self._origin = (origin.scheme, origin.host, origin.port)
         self.max_body = own.max_body
@@ -56,6 +63,10 @@ class ResourceBase(Generic[C]):
             else self._make_gate(own.max_in_flight, own.pool_timeout)
         )
         self._client: C | None = None
+        # The event loop `_client` belongs to: None for the blocking twin, and
+        # for an awaitable client made outside any event loop (not used yet).
+        self._loop: object = None
+        self._loop_end: _LoopEnd | None = None  # closes `_client` as it ends
         #: Makes the TLS context a cluster's hosts share (set by its Resources).
         self.tls: Callable[[], ssl.SSLContext] | None = None
         self._lock = threading.Lock()
@@ -81,20 +92,92 @@ class ResourceBase(Generic[C]):
         """A new httpx client of the twin's type from `options`."""
         raise NotImplementedError
 
+    def _running_loop(self) -> object:
+        """The event loop running now: the awaitable twin returns its asyncio
+        loop or trio token; None (the blocking twin) means no event loop."""
+        return None
+
     # The client -----------------------------------------------------------
 
     @property
     def client(self) -> C:
-        """The underlying httpx client, created on first use."""
+        """The underlying httpx client, created on first use.
+
+        An awaitable client belongs to the event loop it is first used in,
+        and is closed as that loop ends (if not before). Used in another event
+        loop once the first has ended, a resource makes a new client; used in
+        one while the first still runs, it raises `RuntimeError`: an instance
+        belongs to one event loop at a time.
+        """
         client = self._client
-        if client is None:
+        loop = self._running_loop()
+        if client is None or (loop is not None and loop is not self._loop):
             with self._lock:
                 if self._closed:
                     raise RuntimeError(f"{self!r} is closed")
+                if loop is not None:
+                    self._follow(loop)
                 if self._client is None:
                     self._client = self._make_client(self._client_options())
+                    if loop is not None:
+                        self._loop_end = _LoopEnd(self._client)
                 client = self._client
         return client
+
+    def _follow(self, loop: object) -> None:
+        """Move the client to event loop `loop` (holding the lock).
+
+        A client made outside any event loop is adopted by the first one. A
+        client of a loop that has ended is dropped: that loop closed it as it
+        ended, or, if it ended without closing its async generators, nothing
+        can any more (only the garbage collector closes its sockets). A
+        client of a loop that still runs stays, and `RuntimeError` says so.
+        """
+        if loop is self._loop:
+            return
+        if self._client is not None:
+            if self._loop is None:
+                self._loop_end = _LoopEnd(self._client)
+            elif _loop_running(self._loop):
+                raise RuntimeError(
+                    f"{self!r} is in use by another event loop, still running: "
+                    "an instance belongs to one event loop at a time (make one "
+                    "per event loop, or close it in the loop that uses it)"
+                )
+            else:
+                self._client = self._loop_end = None
+        self._loop = loop
+
+    def _take_client(self) -> C | None:
+        """The client, taken away to be closed by the caller (holding the lock)."""
+        client, self._client = self._client, None
+        loop_end, self._loop_end = self._loop_end, None
+        if loop_end is not None:
+            loop_end.forget()
+        return client
+
+    def _closing(self) -> C | None:
+        """Mark the resource closed; return the client to close now, if any.
+
+        None when requests are in flight: the last one to end closes it.
+        """
+        loop = self._running_loop()
+        with self._lock:
+            self._closed = True
+            if self._active:
+                return None
+            if loop is not None:
+                self._follow(loop)
+            return self._take_client()
+
+    def _ended(self) -> C | None:
+        """Count a request's end; return the client to close now if the
+        resource was closed while requests ran, and this was the last."""
+        with self._lock:
+            self._active -= 1
+            if not self._closed or self._active:
+                return None
+            return self._take_client()
 
     def _client_options(self) -> dict[str, Any]:
         options = dict(self._options)
@@ -140,3 +223,60 @@ def lane_limits(keepalive: int, expiry: float | None) -> httpx.Limits:
         max_keepalive_connections=keepalive,
         keepalive_expiry=expiry,
     )
+
+
+class _LoopEnd:
+    """Closes an awaitable httpx client as the event loop it belongs to ends.
+
+    An event loop closes the async generators still suspended in it as it
+    ends (`asyncio.run`, `anyio.run` and `trio.run` all do): this one's
+    `finally` closes the client then, inside its own loop, the only place
+    where its connections can be closed. `forget()` ends it at once, quietly,
+    when the client is closed otherwise.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._until_then = self._wait()
+        try:  # run it to its `yield`: the running loop now tracks it
+            self._until_then.asend(None).send(None)
+        except StopIteration:
+            pass
+        except Exception:  # a loop already closing its generators refused it
+            pass
+
+    async def _wait(self) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            client, self._client = self._client, None
+            if client is not None:
+                try:
+                    await client.aclose()
+                except Exception:  # nothing to report it to as a loop ends
+                    pass
+
+    def forget(self) -> None:
+        """End without closing the client (closed otherwise, or to be)."""
+        self._client = None
+        try:
+            self._until_then.aclose().send(None)
+        except (StopIteration, RuntimeError):  # RuntimeError: closing it now
+            pass
+
+
+def _loop_running(loop: Any) -> bool:
+    """Whether `loop` (an asyncio loop or a `TrioToken`) still runs, in any
+    thread."""
+    if isinstance(loop, asyncio.AbstractEventLoop):
+        return loop.is_running()
+    trio: Any = sys.modules["trio"]  # a TrioToken: trio is imported
+    try:
+        loop.run_sync_soon(_nothing)  # refused once its run has finished
+    except trio.RunFinishedError:
+        return False
+    return True
+
+
+def _nothing() -> None:
+    pass

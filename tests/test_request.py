@@ -72,3 +72,25 @@ def test_header_value_type() -> None:
 def test_bad_method(method: str) -> None:
     with pytest.raises(ValueError, match="method"):
         prepare(method, "/a")
+
+
+def test_target_is_what_httpx_sends() -> None:
+    # The target (and so Response.path and error messages) is the path as sent.
+    request = prepare("GET", "/é/{x}?q=ü", params={"r": "é"})
+    assert request.target == "/%C3%A9/%7Bx%7D?q=%C3%BC&r=%C3%A9"
+    assert str(httpx.URL("http://h" + request.target)) == "http://h" + request.target
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        ("/a b", "whitespace"),
+        ("/a#top", "#fragment"),
+        ("/50%", "%25"),
+        ("/a/../admin", "segments"),
+        ("/%2e%2e/admin", "segments"),
+    ],
+)
+def test_bad_paths_fail_before_sending(path: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        prepare("GET", path)
