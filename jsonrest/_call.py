@@ -29,6 +29,7 @@ from ._deadline import Deadline
 from ._exceptions import BroadcastError, Error, NoHostAvailable, Timeout, TransportError
 from ._faults import classify, may_resend
 from ._health import Health, HostState
+from ._options import DEFAULT
 from ._request import Request
 from ._response import Response
 from ._retry_after import parse_retry_after
@@ -81,7 +82,7 @@ class Attempt:
     def __init__(self, state: HostState, timeout: Any, epoch: int) -> None:
         self.host = state.host
         self.state = state
-        #: Overrides the resource's timeout for this attempt (None: keep it).
+        #: The timeout of this attempt (`DEFAULT`: the resource's own).
         self.timeout = timeout
         self.epoch = epoch
 
@@ -101,10 +102,13 @@ class _Plan:
         health: Health,
         timeout: Any,
         deadline: Deadline | None,
+        given: Any = DEFAULT,
     ) -> None:
         self.request = request
         self.health = health
-        self.timeout = timeout
+        # The call's own timeout (`given`, DEFAULT for none) or the resources'.
+        self.given = given
+        self.timeout = timeout if given is DEFAULT else given
         self.deadline = deadline
         # The path without its query: queries may carry credentials.
         self.path = request.target.split("?", 1)[0]
@@ -121,6 +125,8 @@ class _Plan:
     def _begin(self, state: HostState) -> Attempt:
         remaining = None if self.deadline is None else self.deadline.remaining()
         timeout = attempt_timeout(self.timeout, remaining)
+        if timeout is None:
+            timeout = self.given
         return Attempt(state, timeout, self.health.started(state))
 
     def ended(self, attempt: Attempt, outcome: object, elapsed: float) -> bool:
@@ -220,8 +226,11 @@ class Call(_Plan):
         timeout: Any,
         deadline: Deadline | None,
         idempotent: bool | None = None,
+        given: Any = DEFAULT,
     ) -> None:
-        super().__init__(request, health=health, timeout=timeout, deadline=deadline)
+        super().__init__(
+            request, health=health, timeout=timeout, deadline=deadline, given=given
+        )
         self.hosts = hosts
         self.choose = choose
         self.retries = retries
@@ -271,10 +280,20 @@ class Call(_Plan):
 
     def _give_up(self, reason: NoHostAvailable | None) -> None:
         self._done = True
-        if not self.tried:
-            self._error = reason or NoHostAvailable(
-                f"{self.what}: no host to choose from"
+        if self.tried:
+            return  # the last outcome stands
+        hosts = self.hosts
+        if not hosts:
+            why = "no host was given (the cluster has none, or `hosts` named none)"
+        elif all(self.health.get(host) is None for host in hosts):
+            why = (
+                f"all {len(hosts)} hosts were discarded since the call began"
+                if len(hosts) > 1
+                else "its only host was discarded since the call began"
             )
+        else:
+            why = str(reason or "no host may be chosen")
+        self._error = NoHostAvailable(f"{self.what}: {why}")
 
     def answered(self, attempt: Attempt, response: Response) -> None:
         """The host answered `response` (any status)."""
@@ -359,8 +378,11 @@ class Broadcast(_Plan):
         health: Health,
         timeout: Any,
         deadline: Deadline | None,
+        given: Any = DEFAULT,
     ) -> None:
-        super().__init__(request, health=health, timeout=timeout, deadline=deadline)
+        super().__init__(
+            request, health=health, timeout=timeout, deadline=deadline, given=given
+        )
         self.hosts = hosts
         # One key per host, each written by one thread or task.
         self._outcomes: dict[str, Response | Error] = {}

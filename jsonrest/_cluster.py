@@ -17,8 +17,11 @@ from ._call import Broadcast, Call
 from ._deadline import Deadline
 from ._health import Health
 from ._options import (
+    DEFAULT,
+    Default,
     Options,
     check_seconds,
+    check_timeout,
     cluster_options,
     resource_options,
     tls_context,
@@ -27,9 +30,6 @@ from ._request import Headers, Request, prepare
 from ._selection import choose
 
 __all__ = ["DEFAULT", "ResourcesBase", "SharedTLS"]
-
-#: "Not given": use the cluster's own setting.
-DEFAULT: Any = object()
 
 R = TypeVar("R")
 
@@ -157,12 +157,24 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
         if self.health.closed:
             raise RuntimeError(f"{type(self).__name__} is closed")
 
-    def _subset(self, hosts: Iterable[str]) -> Sequence[str]:
+    def get(self, host: str, default: Any = None) -> Any:
+        """The resource of member `host`, else `default` (as `Mapping.get`).
+
+        A path (`"/items/1"`) is never a host: it raises `TypeError` rather
+        than quietly returning `default`. To send a GET, use `unicast`.
+        """
+        if isinstance(host, str) and host.startswith("/"):
+            raise TypeError(
+                f"{type(self).__name__}.get looks up a host, and {host!r} is a "
+                f"path: to send it, use unicast('GET', {host!r})"
+            )
+        return super().get(host, default)
+
+    def _subset(self, hosts: Iterable[str] | None) -> Sequence[str]:
+        if hosts is None:
+            return self.health.hosts
         if isinstance(hosts, str):
             raise TypeError("hosts must be an iterable of host strings, not one str")
-        members = self.health.hosts
-        if not hosts:
-            return members
         chosen = list(dict.fromkeys(hosts))
         states = self.health.states
         unknown = [host for host in chosen if host not in states]
@@ -170,7 +182,7 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
             raise ValueError(f"not hosts of this {type(self).__name__}: {unknown}")
         return chosen
 
-    def _deadline(self, deadline: float | None) -> Deadline | None:
+    def _deadline(self, deadline: float | Default | None) -> Deadline | None:
         if deadline is DEFAULT:
             seconds = self.deadline
         elif deadline is None:
@@ -183,19 +195,20 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
         self,
         method: str,
         path: str,
-        body: Any,
+        json: Any,
+        content: bytes | str | None,
         params: Any,
         headers: Headers | None,
-        hosts: Iterable[str],
-        deadline: float | None,
+        hosts: Iterable[str] | None,
+        deadline: float | Default | None,
     ) -> tuple[Request, Sequence[str], Deadline | None]:
         """Begin a call: its request checked and encoded before any traffic,
         its hosts, its deadline."""
         self._check_open()
-        request = prepare(method, path, body, params, headers)
+        request = prepare(method, path, json, params, headers, content)
         return request, self._subset(hosts), self._deadline(deadline)
 
-    def _call(self, idempotent: bool | None, *start: Any) -> Call:
+    def _call(self, idempotent: bool | None, timeout: Any, *start: Any) -> Call:
         """The plan of a unicast (`start`: the arguments of `_start`)."""
         request, hosts, deadline = self._start(*start)
         return Call(
@@ -207,14 +220,24 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
             timeout=self.timeout,
             deadline=deadline,
             idempotent=idempotent,
+            given=_given(timeout),
         )
 
-    def _broadcast(self, *start: Any) -> Broadcast:
+    def _broadcast(self, timeout: Any, *start: Any) -> Broadcast:
         """The plan of a broadcast (`start`: the arguments of `_start`)."""
         request, hosts, deadline = self._start(*start)
         return Broadcast(
-            request, hosts, health=self.health, timeout=self.timeout, deadline=deadline
+            request,
+            hosts,
+            health=self.health,
+            timeout=self.timeout,
+            deadline=deadline,
+            given=_given(timeout),
         )
+
+
+def _given(timeout: Any) -> Any:
+    return timeout if timeout is DEFAULT else check_timeout(timeout)
 
 
 class SharedTLS:

@@ -13,6 +13,7 @@ there, naming the option and the value, rather than at the first request:
 
 from __future__ import annotations
 
+import enum
 import inspect
 import math
 import numbers
@@ -30,6 +31,7 @@ import httpx
 from ._request import check_headers
 
 __all__ = [
+    "DEFAULT",
     "DEFAULT_LIMIT",
     "DEFAULT_MAX_BODY",
     "DEFAULT_TIMEOUT",
@@ -37,13 +39,27 @@ __all__ = [
     "MAX_CONNECTIONS",
     "MAX_SECONDS",
     "ClusterOptions",
+    "Default",
     "Options",
-    "client_options",
+    "check_timeout",
     "cluster_options",
     "lane_sizes",
     "resource_options",
     "tls_context",
 ]
+
+
+class Default(enum.Enum):
+    """The type of `DEFAULT`."""
+
+    DEFAULT = "DEFAULT"
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+#: A keyword left to the instance's own setting (its `timeout`, `deadline`).
+DEFAULT = Default.DEFAULT
 
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_LIMIT = 20
@@ -112,7 +128,8 @@ def resource_options(options: Mapping[str, Any]) -> Options:
     default `headers` are checked as a request's are.
     """
     keywords = dict(options)
-    timeout = _timeout(keywords.pop("timeout", DEFAULT_TIMEOUT))
+    timeout = check_timeout(keywords.pop("timeout", DEFAULT_TIMEOUT))
+    limits = _limits(keywords)
     limit = check_count(
         "limit", keywords.pop("limit", DEFAULT_LIMIT), 0, MAX_CONNECTIONS
     )
@@ -132,7 +149,9 @@ def resource_options(options: Mapping[str, Any]) -> Options:
     # max_connections stays unbounded: a full pool would queue requests inside
     # httpx, where jsonrest could not see or balance them.
     keywords["limits"] = httpx.Limits(
-        max_connections=None, max_keepalive_connections=limit
+        max_connections=None,
+        max_keepalive_connections=limit,
+        keepalive_expiry=limits.keepalive_expiry,
     )
     return Options(
         timeout=timeout,
@@ -142,10 +161,6 @@ def resource_options(options: Mapping[str, Any]) -> Options:
         lanes=lane_sizes(limit),
         client=MappingProxyType(keywords),
     )
-
-
-# kept until the twins switch
-client_options = resource_options
 
 
 def cluster_options(
@@ -181,6 +196,34 @@ def cluster_options(
         max_retry_after=check_seconds("max_retry_after", max_retry_after, zero=True),
         max_workers=check_count("max_workers", max_workers, 1),
     )
+
+
+def _limits(keywords: dict[str, Any]) -> httpx.Limits:
+    """Take an httpx `limits=` apart into jsonrest's own keywords.
+
+    `max_keepalive_connections` is `limit` (when None: `max_connections`, else
+    the default), `max_connections` is `max_in_flight`, and `keepalive_expiry`
+    is kept: jsonrest balances connections itself, so it never lets httpx
+    queue requests in a full pool.
+    """
+    limits = keywords.pop("limits", None)
+    if limits is None:
+        return httpx.Limits(max_connections=None)
+    if not isinstance(limits, httpx.Limits):
+        raise TypeError(f"limits must be an httpx.Limits, not {_show(limits)}")
+    clashes = sorted({"limit", "max_in_flight"} & set(keywords))
+    if clashes:
+        raise TypeError(
+            f"give either limits= or {' and '.join(n + '=' for n in clashes)}, not both"
+        )
+    keepalive = limits.max_keepalive_connections
+    if keepalive is None:
+        keepalive = limits.max_connections
+    if keepalive is not None:
+        keywords["limit"] = keepalive
+    if limits.max_connections is not None:
+        keywords["max_in_flight"] = limits.max_connections
+    return limits
 
 
 def check_seconds(name: str, value: object, *, zero: bool = False) -> float:
@@ -222,8 +265,8 @@ def check_count(name: str, value: object, least: int, most: int | None = None) -
     return count
 
 
-def _timeout(value: object) -> float | httpx.Timeout | None:
-    """The `timeout` option checked: seconds, None, or an httpx.Timeout."""
+def check_timeout(value: object) -> float | httpx.Timeout | None:
+    """A `timeout` checked: seconds, None, or an httpx.Timeout."""
     if value is None:
         return None
     if isinstance(value, httpx.Timeout):

@@ -40,6 +40,11 @@ class Placement(Mapping[Hashable, frozenset[str]]):
         for pair in items:
             if not isinstance(pair, tuple) or len(pair) != 2:
                 raise TypeError(f"items must be (host, key) pairs, not {pair!r}")
+            if _swapped(*pair):
+                raise ValueError(
+                    f"items are (host, key) pairs, and {pair!r} looks swapped: "
+                    f"did you mean {(pair[1], pair[0])!r}?"
+                )
             place(*pair)
         for host, host_keys in (multimap or {}).items():
             if isinstance(host_keys, (str, bytes)):
@@ -54,7 +59,7 @@ class Placement(Mapping[Hashable, frozenset[str]]):
         try:
             return self._keys[key]
         except KeyError:
-            raise KeyError(key) from None
+            raise KeyError(f"no host holds key {key!r}") from None
 
     def __iter__(self) -> Iterator[Hashable]:
         return iter(self._keys)
@@ -118,3 +123,18 @@ class Placement(Mapping[Hashable, frozenset[str]]):
         """
         choices, weights = self.choices(keys, weight, live, exclude)
         return minimal_cover(choices, weights, rng=rng)
+
+
+def _swapped(host: object, key: object) -> bool:
+    """Whether a pair reads as (key, host): a key with a port or a scheme
+    beside a host with neither ("users", "db-1:5984")."""
+    if not (isinstance(host, str) and isinstance(key, str)):
+        return False
+
+    def addressed(text: str) -> bool:
+        if "://" in text:
+            return True
+        name, colon, port = text.rpartition(":")
+        return bool(colon and name and port.isdigit() and port.isascii())
+
+    return addressed(key) and not addressed(host)

@@ -11,7 +11,15 @@ import httpx
 
 from ._hosts import check_path
 
-__all__ = ["IDEMPOTENT", "Request", "check_headers", "encode_json", "prepare"]
+__all__ = [
+    "IDEMPOTENT",
+    "Request",
+    "body_argument",
+    "check_headers",
+    "encode_json",
+    "prepare",
+    "query_params",
+]
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 # \Z, not $: "$" also matches before a final newline ("X-A\n", "GET\n").
@@ -69,17 +77,67 @@ def check_headers(headers: Headers) -> None:
             )
 
 
+#: httpx's per-request keywords that jsonrest does not take per call, and what
+#: to do instead. They are never sent as query parameters by mistake.
+_NOT_PER_CALL = {
+    "data": "send a JSON body (json=) or bytes (content=)",
+    "files": "send a JSON body (json=) or bytes (content=)",
+    "auth": "give auth= to the Resource, or an Authorization header (headers=)",
+    "cookies": "give cookies= to the Resource, or a Cookie header (headers=)",
+    "follow_redirects": "give follow_redirects= to the Resource",
+    "extensions": "give transport= or event_hooks= to the Resource",
+    "body": "pass the JSON body as json= (or positionally)",
+}
+
+
+def query_params(params: Any, query: Mapping[str, Any]) -> Any:
+    """The query of a call: `params`, then the `query` keywords of the concise
+    style (`get("/search", q="plum")`).
+
+    A keyword that httpx users pass as a request option is refused with a
+    `TypeError` that says what to do, never sent as a query parameter.
+    """
+    for name in query:
+        advice = _NOT_PER_CALL.get(name)
+        if advice is not None:
+            raise TypeError(
+                f"{name}= is not a per-call option: {advice}; for a query "
+                f"parameter named {name!r}, pass params={{{name!r}: ...}}"
+            )
+    if not query:
+        return params
+    if not params:
+        return query
+    return [
+        *httpx.QueryParams(params).multi_items(),
+        *httpx.QueryParams(query).multi_items(),
+    ]
+
+
+def body_argument(positional: Any, query: dict[str, Any]) -> Any:
+    """The JSON body of a verb, given positionally or as `json=` (taken out of
+    the `query` keywords); `TypeError` when given both ways."""
+    if "json" in query:
+        keyword = query.pop("json")
+        if positional is not None:
+            raise TypeError("give the JSON body positionally or as json=, not both")
+        return keyword
+    return positional
+
+
 def prepare(
     method: str,
     path: str,
     body: Any = None,
     params: Any = None,
     headers: Headers | None = None,
+    content: bytes | str | None = None,
 ) -> Request:
     """Check and encode a request once, so that bad input fails before any traffic.
 
-    Params with list values repeat (`b=x&b=y`); params may also be given in the
-    path's own query string.
+    `body` is sent as JSON; `content` as it is (bytes, or str as UTF-8), with
+    whatever content-type `headers` give. Params with list values repeat
+    (`b=x&b=y`); params may also be given in the path's own query string.
     """
     if method not in _METHODS and (
         not isinstance(method, str) or not _TOKEN.match(method)
@@ -104,8 +162,18 @@ def prepare(
                 f"headers must be a mapping or httpx.Headers, not {type(headers)}"
             )
         check_headers(headers)
-    content = None
-    if body is not None:
+    if content is not None:
+        if body is not None:
+            raise TypeError("give a JSON body (json=) or content=, not both")
+        if isinstance(content, str):
+            content = content.encode()
+        elif isinstance(content, (bytes, bytearray, memoryview)):
+            content = bytes(content)
+        else:
+            raise TypeError(
+                f"content must be bytes or str, not {type(content).__name__}"
+            )
+    elif body is not None:
         content = encode_json(body)
         if not headers:
             headers = _JSON_HEADERS

@@ -18,7 +18,8 @@ from typing import Any, Generic, TypeVar
 import httpx
 
 from ._hosts import parse_host
-from ._options import Options, resource_options, tls_context
+from ._options import DEFAULT, Options, resource_options, tls_context
+from ._request import Request
 
 __all__ = ["ResourceBase", "lane_limits"]
 
@@ -169,6 +170,27 @@ class ResourceBase(Generic[C]):
             if loop is not None:
                 self._follow(loop)
             return self._take_client()
+
+    def _enter(self) -> None:
+        """Count a request's start; `RuntimeError` once closed."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"{self!r} is closed")
+            self._active += 1
+
+    def _build(self, client: Any, request: Request, timeout: Any) -> httpx.Request:
+        """The httpx request for `request` on this host."""
+        try:
+            built: httpx.Request = client.build_request(
+                request.method,
+                self.url + request.target,
+                content=request.content,
+                headers=request.headers,
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is DEFAULT else timeout,
+            )
+        except httpx.InvalidURL as exc:  # too long: the caller's path or params
+            raise ValueError(f"invalid request URL: {exc}") from exc
+        return built
 
     def _ended(self) -> C | None:
         """Count a request's end; return the client to close now if the

@@ -10,9 +10,9 @@ import logging
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
-from ._cluster import DEFAULT, ResourcesBase
-from ._deadline import Deadline
+from ._cluster import ResourcesBase
 from ._multicast import Multicast
+from ._options import Default
 from ._placement import Placement
 from ._request import IDEMPOTENT
 
@@ -32,6 +32,19 @@ class ShardsBase(Mapping[Hashable, frozenset[str]], Generic[RS]):
 
     def __getitem__(self, key: Hashable) -> frozenset[str]:
         return self.placement[key]
+
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        """The hosts of `key`, else `default` (as `Mapping.get`).
+
+        An unknown key that is a path (`"/items/1"`) raises `TypeError`
+        rather than quietly returning `default`: to send, use `unicast`.
+        """
+        if isinstance(key, str) and key.startswith("/") and key not in self.placement:
+            raise TypeError(
+                f"{type(self).__name__}.get looks up a key's hosts, and {key!r} "
+                "is a path: to send it, use unicast(key, 'GET', path)"
+            )
+        return super().get(key, default)
 
     def __iter__(self) -> Iterator[Hashable]:
         return iter(self.placement)
@@ -66,6 +79,7 @@ class ShardsBase(Mapping[Hashable, frozenset[str]], Generic[RS]):
         `priority`, then at random. Raises `KeyError` for an unknown key,
         `NoHostAvailable` for a key none of whose hosts may be used.
         """
+        _check_keys(keys)
         resources = self.resources
         return self.placement.cover(
             keys, self._weight(), resources.health.live, rng=resources.rng
@@ -79,14 +93,12 @@ class ShardsBase(Mapping[Hashable, frozenset[str]], Generic[RS]):
         keys: Iterable[Hashable],
         method: str,
         idempotent: bool | None,
-        deadline: float | None,
+        deadline: float | Default | None,
     ) -> Multicast:
         """The plan of one multicast, with this shard's hooks and options."""
         resources = self.resources
-        if deadline is DEFAULT:
-            deadline = resources.deadline
-        if deadline is not None and not deadline > 0:
-            raise ValueError(f"deadline must be seconds > 0 or None, not {deadline!r}")
+        _check_keys(keys)
+        limit = resources._deadline(deadline)
         if idempotent is None:
             idempotent = isinstance(method, str) and method.upper() in IDEMPOTENT
         return Multicast(
@@ -97,5 +109,14 @@ class ShardsBase(Mapping[Hashable, frozenset[str]], Generic[RS]):
             rng=resources.rng,
             retries=resources.retries,
             idempotent=idempotent,
-            deadline=None if deadline is None else Deadline(deadline),
+            deadline=limit,
+        )
+
+
+def _check_keys(keys: Iterable[Hashable]) -> None:
+    # A str is an iterable of one-letter keys: almost always a slip.
+    if isinstance(keys, (str, bytes)):
+        raise TypeError(
+            f"keys must be an iterable of keys, not one {type(keys).__name__}: "
+            f"for the one key {keys!r}, pass [{keys!r}]"
         )

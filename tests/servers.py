@@ -14,6 +14,7 @@ import socket
 import ssl
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 LOCALHOST = "127.0.0.1"
 MAX_SLEEP = 5.0
 SOCKET_TIMEOUT = 10.0
+MAX_STREAM = 10.0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -64,6 +66,43 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _json(self, status: int, value: Any, **headers: str) -> None:
         self._reply(status, json.dumps(value).encode(), headers=headers)
+
+    def _lines(self, query: dict[str, list[str]]) -> None:
+        """A chunked body sent slowly: see `JSONServer`'s `/lines`."""
+        chunks = [say.encode() for say in query.get("say", [])]
+        gap = min(float(query.get("gap", ["0"])[0]), MAX_SLEEP)
+        rounds = int(query.get("repeat", ["1"])[0])
+        coder = None
+        self.send_response(int(query.get("status", ["200"])[0]))
+        self.send_header("Content-Type", query.get("type", ["application/x-ndjson"])[0])
+        self.send_header("Transfer-Encoding", "chunked")
+        if "gzip" in query:
+            coder = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+            self.send_header("Content-Encoding", "gzip")
+        self.end_headers()
+        until = time.monotonic() + MAX_STREAM
+        try:
+            self.wfile.flush()
+            for index in range(rounds * len(chunks)):
+                if index:
+                    time.sleep(gap)
+                if time.monotonic() > until:
+                    break
+                chunk = chunks[index % len(chunks)]
+                if coder is not None:  # flushed, so each chunk decodes at once
+                    chunk = coder.compress(chunk) + coder.flush(zlib.Z_SYNC_FLUSH)
+                if chunk:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+            if coder is not None:
+                chunk = coder.flush()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:  # the client went away: the point of some tests
+            self.close_connection = True
+            with self.server.owner._lock:
+                self.server.owner.hangups += 1
 
     def _handle(self) -> None:
         owner = self.server.owner
@@ -108,6 +147,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, body, headers={"Content-Encoding": "gzip"})
         elif route == "text":
             self._reply(200, "héllo".encode(), "text/plain; charset=utf-8")
+        elif route == "answer":
+            # /answer/<code>?say=<body>[&type=<content type>]
+            say = query.get("say", [""])[0].encode()
+            self._reply(int(parts[1]), say, query.get("type", ["text/plain"])[0])
+        elif route == "lines":
+            self._lines(query)
         elif route == "empty":
             self._reply(int(parts[1]) if len(parts) > 1 else 200)
         elif route == "badjson":
@@ -177,7 +222,12 @@ class JSONServer:
 
     Routes: `/echo` (anything else echoes method, path, query, headers and body),
     `/status/<code>[?retry_after=S]`, `/sleep/<seconds>`, `/gzip`, `/text`,
-    `/empty[/<code>]`, `/badjson`, `/big/<bytes>`, `/drop` (reads the request,
+    `/empty[/<code>]`, `/badjson`, `/big/<bytes>`, `/answer/<code>?say=<body>
+    [&type=<content type>]`, `/lines?say=<chunk>...[&gap=<seconds>]
+    [&repeat=<rounds>][&type=<content type>][&status=<code>][&gzip]` (each
+    `say` as one chunk of a chunked body, `gap` seconds apart, `repeat` times
+    over, for at most `MAX_STREAM` seconds or until the client goes away,
+    counted in `hangups`), `/drop` (reads the request,
     then closes without a reply), `/redirect?to=<url>[&status=<code>]
     [&cookie=<name=value>]`. With `tls` (a server-side SSLContext) it speaks
     HTTPS.
@@ -190,6 +240,7 @@ class JSONServer:
         self.connections = 0
         self.active = 0  # requests being handled right now
         self.peak = 0  # the most handled at once
+        self.hangups = 0  # `/lines` streams the client left before their end
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._server = _HTTPServer((LOCALHOST, 0), _Handler)

@@ -10,13 +10,16 @@ from typing import Any
 import httpx
 
 from .._body import BodyBudget
-from .._concurrency import AsyncGate, async_shield
+from .._concurrency import AsyncGate, async_running_loop, async_shield
 from .._deadline import Deadline
 from .._faults import as_error
-from .._request import Headers, Request, prepare
+from .._options import DEFAULT, check_timeout
+from .._request import Headers, Request, prepare, query_params
+from .._request import body_argument as _body
 from .._resource_base import ResourceBase, lane_limits
 from .._response import Response
 from ._lanes import AsyncLanes
+from ._stream import AsyncLineStream
 
 __all__ = ["AsyncResource"]
 
@@ -24,7 +27,8 @@ __all__ = ["AsyncResource"]
 class AsyncResource(ResourceBase[httpx.AsyncClient]):
     """A JSON client for one host, over one pooled `httpx.AsyncClient`.
 
-    `host` is `name`, `name:port`, `[ipv6]:port` or `http(s)://name[:port]`.
+    `host` is `name`, `name:port`, `[ipv6]:port` or `http(s)://name[:port]`,
+    optionally with a base path that prefixes every path (`http://h/api/v2`).
     Options: `timeout` (seconds or an `httpx.Timeout`), `limit` (connections kept
     alive for reuse; 0 opens a new connection for every request), `headers`,
     `max_body` (bytes of decoded body accepted per response; None for no limit),
@@ -59,24 +63,37 @@ class AsyncResource(ResourceBase[httpx.AsyncClient]):
     async def _keep_credentials(self, request: httpx.Request) -> None:
         self._strip_credentials(request)
 
+    def _running_loop(self) -> object:
+        return async_running_loop()
+
     async def request(
         self,
         method: str,
         path: str,
-        body: Any = None,
+        json: Any = None,
         *,
+        content: bytes | str | None = None,
         params: Any = None,
         headers: Headers | None = None,
+        timeout: Any = DEFAULT,
     ) -> Response:
         """Send one request and return its `Response`, whatever its status.
 
+        `json` is sent as JSON, `content` as it is; `timeout` (seconds, None
+        or an `httpx.Timeout`) replaces the resource's for this request.
         Raises `TransportError` (or its subclass `Timeout`) when no complete
         answer arrives, `ValueError` / `TypeError` for bad input before sending.
         """
-        return await self.send(prepare(method, path, body, params, headers))
+        request = prepare(method, path, json, params, headers, content)
+        if timeout is not DEFAULT:
+            timeout = check_timeout(timeout)
+        return await self.send(request, timeout)
 
     async def send(
-        self, request: Request, timeout: Any = None, deadline: Deadline | None = None
+        self,
+        request: Request,
+        timeout: Any = DEFAULT,
+        deadline: Deadline | None = None,
     ) -> Response:
         """Send a prepared `Request` to this host; `timeout` overrides the option.
 
@@ -91,51 +108,55 @@ class AsyncResource(ResourceBase[httpx.AsyncClient]):
             async with gate.turn(None if deadline is None else deadline.remaining()):
                 return await self._send(request, timeout, deadline)
         except httpx.PoolTimeout as exc:  # raised by the gate itself
-            raise as_error(exc, self.host) from exc
+            raise as_error(
+                exc, self.host, method=request.method, path=request.target
+            ) from exc
 
     async def _send(
         self, request: Request, timeout: Any, deadline: Deadline | None
     ) -> Response:
-        with self._lock:
-            if self._closed:
-                raise RuntimeError(f"{self!r} is closed")
-            self._active += 1
+        self._enter()
         try:
             return await self._exchange(request, timeout, deadline)
         finally:
-            with self._lock:
-                self._active -= 1
-                last = self._closed and not self._active
-                client = self._client if last else None
-                if last:
-                    self._client = None
-            if client is not None:  # closed while we ran: we close the pool
-                with async_shield():
-                    await client.aclose()
+            await self._leave()
+
+    async def _leave(self) -> None:
+        """Count a request's end; the last one out after `aclose` closes the
+        pool (closing it under requests in flight would strand them)."""
+        client = self._ended()
+        if client is not None:
+            with async_shield():
+                await client.aclose()
+
+    async def _begin(
+        self, client: httpx.AsyncClient, request: Request, timeout: Any
+    ) -> httpx.Response:
+        """Send `request`; return the response with its body unread."""
+        http_request = self._build(client, request, timeout)
+        try:
+            return await client.send(http_request, stream=True)
+        except httpx.HTTPError as exc:
+            raise as_error(
+                exc, self.host, method=request.method, path=request.target
+            ) from exc
 
     async def _exchange(
         self, request: Request, timeout: Any, deadline: Deadline | None
     ) -> Response:
-        client = self.client
-        try:
-            http_request = client.build_request(
-                request.method,
-                self.url + request.target,
-                content=request.content,
-                headers=request.headers,
-                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
-            )
-        except httpx.InvalidURL as exc:  # too long: the caller's path or params
-            raise ValueError(f"invalid request URL: {exc}") from exc
+        client = self.client  # made before the clock starts: elapsed is the exchange
         start = time.perf_counter()
-        try:
-            http_response = await client.send(http_request, stream=True)
-        except httpx.HTTPError as exc:
-            raise as_error(exc, self.host) from exc
+        http_response = await self._begin(client, request, timeout)
         try:
             body = await self._read(http_response, deadline)
         except httpx.HTTPError as exc:
-            raise as_error(exc, self.host, http_response.status_code) from exc
+            raise as_error(
+                exc,
+                self.host,
+                http_response.status_code,
+                method=request.method,
+                path=request.target,
+            ) from exc
         finally:
             await http_response.aclose()
         return Response(
@@ -145,6 +166,8 @@ class AsyncResource(ResourceBase[httpx.AsyncClient]):
             reason=http_response.reason_phrase,
             host=self.host,
             elapsed=time.perf_counter() - start,
+            method=request.method,
+            path=request.target,  # Response keeps the path, not the query
         )
 
     async def _read(
@@ -174,31 +197,188 @@ class AsyncResource(ResourceBase[httpx.AsyncClient]):
         return budget.result()
 
     async def __call__(
-        self, method: str, path: str, body: Any = None, **params: Any
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        *,
+        content: bytes | str | None = None,
+        params: Any = None,
+        headers: Headers | None = None,
+        timeout: Any = DEFAULT,
+        **query: Any,
     ) -> Any:
-        """Send a request and return its evaluated body; `StatusError` unless 2xx."""
-        response = await self.request(method, path, body, params=params)
+        """Send a request and return its evaluated body; `StatusError` unless 2xx.
+
+        Keywords other than the named ones are query parameters, after
+        `params` (`api("GET", "/search", q="plum")`); httpx's request options
+        that jsonrest does not take per call (`auth`, `data`, ...) raise
+        `TypeError` rather than being sent as a query.
+        """
+        response = await self.request(
+            method,
+            path,
+            json,
+            content=content,
+            params=query_params(params, query),
+            headers=headers,
+            timeout=timeout,
+        )
         return response()
 
-    async def get(self, path: str, /, **params: Any) -> Any:
-        """GET `path` with query `params`; return the evaluated body."""
-        return await self("GET", path, **params)
+    async def get(
+        self,
+        path: str,
+        /,
+        *,
+        params: Any = None,
+        headers: Headers | None = None,
+        timeout: Any = DEFAULT,
+        **query: Any,
+    ) -> Any:
+        """GET `path`; return the evaluated body (see `__call__` for keywords)."""
+        return await self(
+            "GET", path, params=params, headers=headers, timeout=timeout, **query
+        )
 
-    async def delete(self, path: str, /, **params: Any) -> Any:
-        """DELETE `path` with query `params`; return the evaluated body."""
-        return await self("DELETE", path, **params)
+    async def delete(
+        self,
+        path: str,
+        /,
+        *,
+        params: Any = None,
+        headers: Headers | None = None,
+        timeout: Any = DEFAULT,
+        **query: Any,
+    ) -> Any:
+        """DELETE `path`; return the evaluated body (see `__call__`)."""
+        return await self(
+            "DELETE", path, params=params, headers=headers, timeout=timeout, **query
+        )
 
-    async def post(self, path: str, body: Any = None, /, **params: Any) -> Any:
-        """POST `body` as JSON to `path`; return the evaluated body."""
-        return await self("POST", path, body, **params)
+    async def post(
+        self,
+        path: str,
+        json: Any = None,
+        /,
+        *,
+        content: bytes | str | None = None,
+        params: Any = None,
+        headers: Headers | None = None,
+        timeout: Any = DEFAULT,
+        **query: Any,
+    ) -> Any:
+        """POST `json` (or `content`) to `path`; return the evaluated body.
 
-    async def put(self, path: str, body: Any = None, /, **params: Any) -> Any:
-        """PUT `body` as JSON to `path`; return the evaluated body."""
-        return await self("PUT", path, body, **params)
+        `json` may also be given as `json=`; see `__call__` for the keywords.
+        """
+        return await self(
+            "POST",
+            path,
+            _body(json, query),
+            content=content,
+            params=params,
+            headers=headers,
+            timeout=timeout,
+            **query,
+        )
 
-    async def patch(self, path: str, body: Any = None, /, **params: Any) -> Any:
-        """PATCH `body` as JSON to `path`; return the evaluated body."""
-        return await self("PATCH", path, body, **params)
+    async def put(
+        self,
+        path: str,
+        json: Any = None,
+        /,
+        *,
+        content: bytes | str | None = None,
+        params: Any = None,
+        headers: Headers | None = None,
+        timeout: Any = DEFAULT,
+        **query: Any,
+    ) -> Any:
+        """PUT `json` (or `content`) to `path`; return the evaluated body.
+
+        `json` may also be given as `json=`; see `__call__` for the keywords.
+        """
+        return await self(
+            "PUT",
+            path,
+            _body(json, query),
+            content=content,
+            params=params,
+            headers=headers,
+            timeout=timeout,
+            **query,
+        )
+
+    async def patch(
+        self,
+        path: str,
+        json: Any = None,
+        /,
+        *,
+        content: bytes | str | None = None,
+        params: Any = None,
+        headers: Headers | None = None,
+        timeout: Any = DEFAULT,
+        **query: Any,
+    ) -> Any:
+        """PATCH `json` (or `content`) to `path`; return the evaluated body.
+
+        `json` may also be given as `json=`; see `__call__` for the keywords.
+        """
+        return await self(
+            "PATCH",
+            path,
+            _body(json, query),
+            content=content,
+            params=params,
+            headers=headers,
+            timeout=timeout,
+            **query,
+        )
+
+    def stream(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        *,
+        content: bytes | str | None = None,
+        params: Any = None,
+        headers: Headers | None = None,
+        timeout: Any = DEFAULT,
+    ) -> AsyncLineStream:
+        """Send one request and read its response line by line, as it arrives.
+
+        For a long or endless response (a watch, NDJSON, server-sent lines):
+
+            async with api.stream("GET", "/v3/watch") as lines:
+                async for item in lines:  # JSON values, or str lines
+                    ...
+
+        The request is sent on entering the `async with`, which raises
+        `StatusError` for a status other than 2xx; leaving it closes the
+        connection. `timeout` (seconds, None or an `httpx.Timeout`; the
+        resource's by default) bounds each wait for the next chunk, not the
+        stream. Arguments are checked as `request` checks them, at once. See
+        `AsyncLineStream` for what each line gives.
+        """
+        request = prepare(method, path, json, params, headers, content)
+        if timeout is not DEFAULT:
+            timeout = check_timeout(timeout)
+        return AsyncLineStream(self, request, timeout)
+
+    async def _open(self, request: Request, timeout: Any) -> httpx.Response:
+        """Send `request` for `stream`; return the response, its body unread.
+
+        The request counts as in flight, as in `_send`, until `_leave`.
+        """
+        self._enter()
+        try:
+            return await self._begin(self.client, request, timeout)
+        except BaseException:
+            await self._leave()
+            raise
 
     async def aclose(self) -> None:
         """Close the connection pool; later calls raise `RuntimeError`.
@@ -207,11 +387,7 @@ class AsyncResource(ResourceBase[httpx.AsyncClient]):
         them ends. (Closing it under them would strand connections they are
         opening, and in threads close sockets that another thread is using.)
         """
-        with self._lock:
-            self._closed = True
-            client = None
-            if not self._active:
-                client, self._client = self._client, None
+        client = self._closing()
         if client is not None:
             await client.aclose()
 

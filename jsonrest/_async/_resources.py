@@ -9,10 +9,10 @@ from types import TracebackType
 from typing import Any
 
 from .._call import Attempt, Broadcast, Call
-from .._cluster import DEFAULT, ResourcesBase
+from .._cluster import ResourcesBase
 from .._concurrency import AsyncWorkers, async_cancel_after
 from .._exceptions import Error
-from .._options import Options
+from .._options import DEFAULT, Default, Options
 from .._request import Headers
 from .._response import Response
 from ._resource import AsyncResource
@@ -44,13 +44,15 @@ class AsyncResources(ResourcesBase[AsyncResource]):
         self,
         method: str,
         path: str,
-        body: Any = None,
+        json: Any = None,
         *,
-        hosts: Iterable[str] = (),
+        content: bytes | str | None = None,
+        hosts: Iterable[str] | None = None,
         params: Any = None,
         headers: Headers | None = None,
+        timeout: Any = DEFAULT,
         idempotent: bool | None = None,
-        deadline: float | None = DEFAULT,
+        deadline: float | Default | None = DEFAULT,
     ) -> Response:
         """Send to one host chosen by `choice` (among `hosts` if given).
 
@@ -64,7 +66,9 @@ class AsyncResources(ResourcesBase[AsyncResource]):
         may be chosen.
         """
         call = self._call(
-            idempotent, method, path, body, params, headers, hosts, deadline
+            idempotent,
+            timeout,
+            *(method, path, json, content, params, headers, hosts, deadline),
         )
         await self._reap()
         with async_cancel_after(call.time_left()) as scope:
@@ -78,12 +82,14 @@ class AsyncResources(ResourcesBase[AsyncResource]):
         self,
         method: str,
         path: str,
-        body: Any = None,
+        json: Any = None,
         *,
-        hosts: Iterable[str] = (),
+        content: bytes | str | None = None,
+        hosts: Iterable[str] | None = None,
         params: Any = None,
         headers: Headers | None = None,
-        deadline: float | None = DEFAULT,
+        timeout: Any = DEFAULT,
+        deadline: float | Default | None = DEFAULT,
     ) -> list[Response]:
         """Send to every host (or `hosts`) at once; return responses in host order.
 
@@ -93,7 +99,9 @@ class AsyncResources(ResourcesBase[AsyncResource]):
         response that did arrive. A host discarded before its request starts
         is skipped. Its wall time is that of the slowest host.
         """
-        plan = self._broadcast(method, path, body, params, headers, hosts, deadline)
+        plan = self._broadcast(
+            timeout, method, path, json, content, params, headers, hosts, deadline
+        )
         await self._reap()
         calls = [partial(self._broadcast_one, plan, host) for host in plan.hosts]
         for outcome in await self._workers.gather(calls):

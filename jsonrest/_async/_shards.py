@@ -6,8 +6,8 @@ from collections.abc import Hashable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-from .._cluster import DEFAULT
 from .._exceptions import BroadcastError
+from .._options import DEFAULT, Default
 from .._placement import Placement
 from .._response import Response
 from .._shards_base import ShardsBase, log
@@ -35,19 +35,19 @@ class AsyncShards(ShardsBase[AsyncResources]):
         self.resources = AsyncResources(self.placement.hosts, **options)
 
     async def unicast(
-        self, key: Hashable, method: str, path: str, body: Any = None, **kw: Any
+        self, key: Hashable, method: str, path: str, json: Any = None, **kw: Any
     ) -> Response:
         """Send to one host that holds `key`, with the resources' failover."""
         return await self.resources.unicast(
-            method, path, body, hosts=self._ordered(self[key]), **kw
+            method, path, json, hosts=self._ordered(self[key]), **kw
         )
 
     async def broadcast(
-        self, key: Hashable, method: str, path: str, body: Any = None, **kw: Any
+        self, key: Hashable, method: str, path: str, json: Any = None, **kw: Any
     ) -> list[Response]:
         """Send to every host that holds `key`; as `AsyncResources.broadcast`."""
         return await self.resources.broadcast(
-            method, path, body, hosts=self._ordered(self[key]), **kw
+            method, path, json, hosts=self._ordered(self[key]), **kw
         )
 
     async def multicast(
@@ -55,10 +55,10 @@ class AsyncShards(ShardsBase[AsyncResources]):
         keys: Iterable[Hashable],
         method: str,
         path: str,
-        body: Any = None,
+        json: Any = None,
         *,
         idempotent: bool | None = None,
-        deadline: float | None = DEFAULT,
+        deadline: float | Default | None = DEFAULT,
         **kw: Any,
     ) -> list[Response]:
         """Send to the hosts of `cover(keys)` at once: one response per host.
@@ -79,7 +79,7 @@ class AsyncShards(ShardsBase[AsyncResources]):
                 log.warning("multicast %s: keys re-covered on %s", where, hosts)
             try:
                 responses = await self.resources.broadcast(
-                    method, path, body, hosts=hosts, deadline=plan.remaining(), **kw
+                    method, path, json, hosts=hosts, deadline=plan.remaining(), **kw
                 )
             except BroadcastError as error:
                 plan.report(error.responses, error.exceptions)

@@ -12,13 +12,16 @@ from typing import Any
 import httpx
 
 from .._body import BodyBudget
-from .._concurrency import Gate, shield
+from .._concurrency import Gate, running_loop, shield
 from .._deadline import Deadline
 from .._faults import as_error
-from .._request import Headers, Request, prepare
+from .._options import DEFAULT, check_timeout
+from .._request import Headers, Request, prepare, query_params
+from .._request import body_argument as _body
 from .._resource_base import ResourceBase, lane_limits
 from .._response import Response
 from ._lanes import Lanes
+from ._stream import LineStream
 
 __all__ = ["Resource"]
 
@@ -26,7 +29,8 @@ __all__ = ["Resource"]
 class Resource(ResourceBase[httpx.Client]):
     """A JSON client for one host, over one pooled `httpx.Client`.
 
-    `host` is `name`, `name:port`, `[ipv6]:port` or `http(s)://name[:port]`.
+    `host` is `name`, `name:port`, `[ipv6]:port` or `http(s)://name[:port]`,
+    optionally with a base path that prefixes every path (`http://h/api/v2`).
     Options: `timeout` (seconds or an `httpx.Timeout`), `limit` (connections kept
     alive for reuse; 0 opens a new connection for every request), `headers`,
     `max_body` (bytes of decoded body accepted per response; None for no limit),
@@ -61,24 +65,37 @@ class Resource(ResourceBase[httpx.Client]):
     def _keep_credentials(self, request: httpx.Request) -> None:
         self._strip_credentials(request)
 
+    def _running_loop(self) -> object:
+        return running_loop()
+
     def request(
         self,
         method: str,
         path: str,
-        body: Any = None,
+        json: Any = None,
         *,
+        content: bytes | str | None = None,
         params: Any = None,
         headers: Headers | None = None,
+        timeout: Any = DEFAULT,
     ) -> Response:
         """Send one request and return its `Response`, whatever its status.
 
+        `json` is sent as JSON, `content` as it is; `timeout` (seconds, None
+        or an `httpx.Timeout`) replaces the resource's for this request.
         Raises `TransportError` (or its subclass `Timeout`) when no complete
         answer arrives, `ValueError` / `TypeError` for bad input before sending.
         """
-        return self.send(prepare(method, path, body, params, headers))
+        request = prepare(method, path, json, params, headers, content)
+        if timeout is not DEFAULT:
+            timeout = check_timeout(timeout)
+        return self.send(request, timeout)
 
     def send(
-        self, request: Request, timeout: Any = None, deadline: Deadline | None = None
+        self,
+        request: Request,
+        timeout: Any = DEFAULT,
+        deadline: Deadline | None = None,
     ) -> Response:
         """Send a prepared `Request` to this host; `timeout` overrides the option.
 
@@ -93,51 +110,55 @@ class Resource(ResourceBase[httpx.Client]):
             with gate.turn(None if deadline is None else deadline.remaining()):
                 return self._send(request, timeout, deadline)
         except httpx.PoolTimeout as exc:  # raised by the gate itself
-            raise as_error(exc, self.host) from exc
+            raise as_error(
+                exc, self.host, method=request.method, path=request.target
+            ) from exc
 
     def _send(
         self, request: Request, timeout: Any, deadline: Deadline | None
     ) -> Response:
-        with self._lock:
-            if self._closed:
-                raise RuntimeError(f"{self!r} is closed")
-            self._active += 1
+        self._enter()
         try:
             return self._exchange(request, timeout, deadline)
         finally:
-            with self._lock:
-                self._active -= 1
-                last = self._closed and not self._active
-                client = self._client if last else None
-                if last:
-                    self._client = None
-            if client is not None:  # closed while we ran: we close the pool
-                with shield():
-                    client.close()
+            self._leave()
+
+    def _leave(self) -> None:
+        """Count a request's end; the last one out after `close` closes the
+        pool (closing it under requests in flight would strand them)."""
+        client = self._ended()
+        if client is not None:
+            with shield():
+                client.close()
+
+    def _begin(
+        self, client: httpx.Client, request: Request, timeout: Any
+    ) -> httpx.Response:
+        """Send `request`; return the response with its body unread."""
+        http_request = self._build(client, request, timeout)
+        try:
+            return client.send(http_request, stream=True)
+        except httpx.HTTPError as exc:
+            raise as_error(
+                exc, self.host, method=request.method, path=request.target
+            ) from exc
 
     def _exchange(
         self, request: Request, timeout: Any, deadline: Deadline | None
     ) -> Response:
-        client = self.client
-        try:
-            http_request = client.build_request(
-                request.method,
-                self.url + request.target,
-                content=request.content,
-                headers=request.headers,
-                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
-            )
-        except httpx.InvalidURL as exc:  # too long: the caller's path or params
-            raise ValueError(f"invalid request URL: {exc}") from exc
+        client = self.client  # made before the clock starts: elapsed is the exchange
         start = time.perf_counter()
-        try:
-            http_response = client.send(http_request, stream=True)
-        except httpx.HTTPError as exc:
-            raise as_error(exc, self.host) from exc
+        http_response = self._begin(client, request, timeout)
         try:
             body = self._read(http_response, deadline)
         except httpx.HTTPError as exc:
-            raise as_error(exc, self.host, http_response.status_code) from exc
+            raise as_error(
+                exc,
+                self.host,
+                http_response.status_code,
+                method=request.method,
+                path=request.target,
+            ) from exc
         finally:
             http_response.close()
         return Response(
@@ -147,6 +168,8 @@ class Resource(ResourceBase[httpx.Client]):
             reason=http_response.reason_phrase,
             host=self.host,
             elapsed=time.perf_counter() - start,
+            method=request.method,
+            path=request.target,  # Response keeps the path, not the query
         )
 
     def _read(
@@ -176,31 +199,188 @@ class Resource(ResourceBase[httpx.Client]):
         return budget.result()
 
     def __call__(
-        self, method: str, path: str, body: Any = None, **params: Any
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        *,
+        content: bytes | str | None = None,
+        params: Any = None,
+        headers: Headers | None = None,
+        timeout: Any = DEFAULT,
+        **query: Any,
     ) -> Any:
-        """Send a request and return its evaluated body; `StatusError` unless 2xx."""
-        response = self.request(method, path, body, params=params)
+        """Send a request and return its evaluated body; `StatusError` unless 2xx.
+
+        Keywords other than the named ones are query parameters, after
+        `params` (`api("GET", "/search", q="plum")`); httpx's request options
+        that jsonrest does not take per call (`auth`, `data`, ...) raise
+        `TypeError` rather than being sent as a query.
+        """
+        response = self.request(
+            method,
+            path,
+            json,
+            content=content,
+            params=query_params(params, query),
+            headers=headers,
+            timeout=timeout,
+        )
         return response()
 
-    def get(self, path: str, /, **params: Any) -> Any:
-        """GET `path` with query `params`; return the evaluated body."""
-        return self("GET", path, **params)
+    def get(
+        self,
+        path: str,
+        /,
+        *,
+        params: Any = None,
+        headers: Headers | None = None,
+        timeout: Any = DEFAULT,
+        **query: Any,
+    ) -> Any:
+        """GET `path`; return the evaluated body (see `__call__` for keywords)."""
+        return self(
+            "GET", path, params=params, headers=headers, timeout=timeout, **query
+        )
 
-    def delete(self, path: str, /, **params: Any) -> Any:
-        """DELETE `path` with query `params`; return the evaluated body."""
-        return self("DELETE", path, **params)
+    def delete(
+        self,
+        path: str,
+        /,
+        *,
+        params: Any = None,
+        headers: Headers | None = None,
+        timeout: Any = DEFAULT,
+        **query: Any,
+    ) -> Any:
+        """DELETE `path`; return the evaluated body (see `__call__`)."""
+        return self(
+            "DELETE", path, params=params, headers=headers, timeout=timeout, **query
+        )
 
-    def post(self, path: str, body: Any = None, /, **params: Any) -> Any:
-        """POST `body` as JSON to `path`; return the evaluated body."""
-        return self("POST", path, body, **params)
+    def post(
+        self,
+        path: str,
+        json: Any = None,
+        /,
+        *,
+        content: bytes | str | None = None,
+        params: Any = None,
+        headers: Headers | None = None,
+        timeout: Any = DEFAULT,
+        **query: Any,
+    ) -> Any:
+        """POST `json` (or `content`) to `path`; return the evaluated body.
 
-    def put(self, path: str, body: Any = None, /, **params: Any) -> Any:
-        """PUT `body` as JSON to `path`; return the evaluated body."""
-        return self("PUT", path, body, **params)
+        `json` may also be given as `json=`; see `__call__` for the keywords.
+        """
+        return self(
+            "POST",
+            path,
+            _body(json, query),
+            content=content,
+            params=params,
+            headers=headers,
+            timeout=timeout,
+            **query,
+        )
 
-    def patch(self, path: str, body: Any = None, /, **params: Any) -> Any:
-        """PATCH `body` as JSON to `path`; return the evaluated body."""
-        return self("PATCH", path, body, **params)
+    def put(
+        self,
+        path: str,
+        json: Any = None,
+        /,
+        *,
+        content: bytes | str | None = None,
+        params: Any = None,
+        headers: Headers | None = None,
+        timeout: Any = DEFAULT,
+        **query: Any,
+    ) -> Any:
+        """PUT `json` (or `content`) to `path`; return the evaluated body.
+
+        `json` may also be given as `json=`; see `__call__` for the keywords.
+        """
+        return self(
+            "PUT",
+            path,
+            _body(json, query),
+            content=content,
+            params=params,
+            headers=headers,
+            timeout=timeout,
+            **query,
+        )
+
+    def patch(
+        self,
+        path: str,
+        json: Any = None,
+        /,
+        *,
+        content: bytes | str | None = None,
+        params: Any = None,
+        headers: Headers | None = None,
+        timeout: Any = DEFAULT,
+        **query: Any,
+    ) -> Any:
+        """PATCH `json` (or `content`) to `path`; return the evaluated body.
+
+        `json` may also be given as `json=`; see `__call__` for the keywords.
+        """
+        return self(
+            "PATCH",
+            path,
+            _body(json, query),
+            content=content,
+            params=params,
+            headers=headers,
+            timeout=timeout,
+            **query,
+        )
+
+    def stream(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        *,
+        content: bytes | str | None = None,
+        params: Any = None,
+        headers: Headers | None = None,
+        timeout: Any = DEFAULT,
+    ) -> LineStream:
+        """Send one request and read its response line by line, as it arrives.
+
+        For a long or endless response (a watch, NDJSON, server-sent lines):
+
+            with api.stream("GET", "/v3/watch") as lines:
+                for item in lines:  # JSON values, or str lines
+                    ...
+
+        The request is sent on entering the `with`, which raises
+        `StatusError` for a status other than 2xx; leaving it closes the
+        connection. `timeout` (seconds, None or an `httpx.Timeout`; the
+        resource's by default) bounds each wait for the next chunk, not the
+        stream. Arguments are checked as `request` checks them, at once. See
+        `LineStream` for what each line gives.
+        """
+        request = prepare(method, path, json, params, headers, content)
+        if timeout is not DEFAULT:
+            timeout = check_timeout(timeout)
+        return LineStream(self, request, timeout)
+
+    def _open(self, request: Request, timeout: Any) -> httpx.Response:
+        """Send `request` for `stream`; return the response, its body unread.
+
+        The request counts as in flight, as in `_send`, until `_leave`.
+        """
+        self._enter()
+        try:
+            return self._begin(self.client, request, timeout)
+        except BaseException:
+            self._leave()
+            raise
 
     def close(self) -> None:
         """Close the connection pool; later calls raise `RuntimeError`.
@@ -209,11 +389,7 @@ class Resource(ResourceBase[httpx.Client]):
         them ends. (Closing it under them would strand connections they are
         opening, and in threads close sockets that another thread is using.)
         """
-        with self._lock:
-            self._closed = True
-            client = None
-            if not self._active:
-                client, self._client = self._client, None
+        client = self._closing()
         if client is not None:
             client.close()
 

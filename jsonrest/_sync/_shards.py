@@ -8,8 +8,8 @@ from collections.abc import Hashable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-from .._cluster import DEFAULT
 from .._exceptions import BroadcastError
+from .._options import DEFAULT, Default
 from .._placement import Placement
 from .._response import Response
 from .._shards_base import ShardsBase, log
@@ -37,19 +37,19 @@ class Shards(ShardsBase[Resources]):
         self.resources = Resources(self.placement.hosts, **options)
 
     def unicast(
-        self, key: Hashable, method: str, path: str, body: Any = None, **kw: Any
+        self, key: Hashable, method: str, path: str, json: Any = None, **kw: Any
     ) -> Response:
         """Send to one host that holds `key`, with the resources' failover."""
         return self.resources.unicast(
-            method, path, body, hosts=self._ordered(self[key]), **kw
+            method, path, json, hosts=self._ordered(self[key]), **kw
         )
 
     def broadcast(
-        self, key: Hashable, method: str, path: str, body: Any = None, **kw: Any
+        self, key: Hashable, method: str, path: str, json: Any = None, **kw: Any
     ) -> list[Response]:
         """Send to every host that holds `key`; as `Resources.broadcast`."""
         return self.resources.broadcast(
-            method, path, body, hosts=self._ordered(self[key]), **kw
+            method, path, json, hosts=self._ordered(self[key]), **kw
         )
 
     def multicast(
@@ -57,10 +57,10 @@ class Shards(ShardsBase[Resources]):
         keys: Iterable[Hashable],
         method: str,
         path: str,
-        body: Any = None,
+        json: Any = None,
         *,
         idempotent: bool | None = None,
-        deadline: float | None = DEFAULT,
+        deadline: float | Default | None = DEFAULT,
         **kw: Any,
     ) -> list[Response]:
         """Send to the hosts of `cover(keys)` at once: one response per host.
@@ -81,7 +81,7 @@ class Shards(ShardsBase[Resources]):
                 log.warning("multicast %s: keys re-covered on %s", where, hosts)
             try:
                 responses = self.resources.broadcast(
-                    method, path, body, hosts=hosts, deadline=plan.remaining(), **kw
+                    method, path, json, hosts=hosts, deadline=plan.remaining(), **kw
                 )
             except BroadcastError as error:
                 plan.report(error.responses, error.exceptions)

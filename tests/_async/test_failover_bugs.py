@@ -177,20 +177,21 @@ async def test_discard_during_a_broadcast_skips_the_host_and_keeps_the_rest(
     four_servers: list[JSONServer],
 ) -> None:
     # Before: bare KeyError for the discarded host, and every response lost.
-    # The first request of the broadcast discards the third host, which has not
-    # started then: tasks run in order or reversed (trio), so the first to run
-    # is the first or the last; with max_workers=1 the blocking twin runs the
-    # first host in the caller and the second in its one worker, and queues
-    # the third until the second has ended.
+    # The third host is discarded after the broadcast took its snapshot of the
+    # hosts and before any of its requests starts: the workers' gather is
+    # where the call hands its hosts over, so the discard goes there, and the
+    # interleaving is the same on every backend and every run.
     hosts = hosts_of(four_servers)
     third = hosts[2]
 
-    async def on_request(request: httpx.Request) -> None:
-        resources.discard(third)
+    async with AsyncResources(hosts, max_workers=1) as resources:
+        gather = resources._workers.gather
 
-    async with AsyncResources(
-        hosts, max_workers=1, event_hooks={"request": [on_request]}
-    ) as resources:
+        async def discard_then_gather(calls: Any) -> Any:
+            resources.discard(third)
+            return await gather(calls)
+
+        resources._workers.gather = discard_then_gather  # type: ignore[method-assign]
         responses = await resources.broadcast("POST", "/echo", {"n": 2})
         assert third not in resources
     assert [r.host for r in responses] == [hosts[0], hosts[1], hosts[3]]

@@ -352,7 +352,7 @@ def test_bad_construction() -> None:
     with pytest.raises(TypeError, match="iterable"):
         AsyncResources("a:1")
     with pytest.raises(ValueError, match="host"):
-        AsyncResources(["a:1", "http://b/path"])
+        AsyncResources(["a:1", "http://b/path?q"])
     with pytest.raises(TypeError, match="option"):
         AsyncResources(["a:1"], no_such_option=1)
     with pytest.raises(ValueError, match="retries"):

@@ -333,7 +333,7 @@ def test_bad_construction() -> None:
     with pytest.raises(TypeError, match="iterable"):
         Resources("a:1")
     with pytest.raises(ValueError, match="host"):
-        Resources(["a:1", "http://b/path"])
+        Resources(["a:1", "http://b/path?q"])
     with pytest.raises(TypeError, match="option"):
         Resources(["a:1"], no_such_option=1)
     with pytest.raises(ValueError, match="retries"):

@@ -76,14 +76,14 @@ def test_multicast_routes_around_a_down_host(
     with Shards(items) as shards:
         # While every host is up, one host covers all keys: the dead one. Its
         # refusal re-covers its keys on the live replicas in the same call.
-        assert shards.cover("abc") == {dead}
-        responses = shards.multicast("abc", "GET", "/echo")
+        assert shards.cover(list("abc")) == {dead}
+        responses = shards.multicast(list("abc"), "GET", "/echo")
         assert [r.host for r in responses] == live
         assert_partition(shards, "abc", responses)
         assert shards.resources.stats()[dead]["state"] == "down"
         # Now it is down: the cover takes the live hosts at once.
-        assert shards.cover("abc") == set(live)
-        responses = shards.multicast("abc", "GET", "/echo")
+        assert shards.cover(list("abc")) == set(live)
+        responses = shards.multicast(list("abc"), "GET", "/echo")
         assert [r.host for r in responses] == live
         assert shards.resources.stats()[dead]["requests"] == 1
         # A key that only the down host holds still gets it.
@@ -102,7 +102,7 @@ def test_multicast_recovers_the_keys_of_a_refusing_host(
     items = [(dead, key) for key in "abc"] + list(zip(live, "abc", strict=True))
     with Shards(items) as shards:
         # A refused connection sent nothing: even a POST goes to the replicas.
-        responses = shards.multicast("abc", method, "/echo", {"n": 1})
+        responses = shards.multicast(list("abc"), method, "/echo", {"n": 1})
         assert {r.host: r.keys for r in responses} == {
             live[0]: {"a"},
             live[1]: {"b"},
@@ -156,12 +156,12 @@ def test_multicast_resends_after_a_possible_delivery_only_if_idempotent(
         bad = slow.host if fault == "timeout" else closer.host
         items = [(bad, "a"), (bad, "b"), (live[0], "a"), (live[1], "b")]
         with Shards(items, timeout=0.3) as shards:
-            assert shards.cover("ab") == {bad}
+            assert shards.cover(list("ab")) == {bad}
             # No body: on trio, httpx leaks an unraisable ResourceWarning when
             # a host closes while a body is being sent (a unicast's too).
             if resent:
                 responses = shards.multicast(
-                    "ab", method, "/echo", idempotent=idempotent
+                    list("ab"), method, "/echo", idempotent=idempotent
                 )
                 assert {r.host: r.keys for r in responses} == {
                     live[0]: {"a"},
@@ -169,7 +169,9 @@ def test_multicast_resends_after_a_possible_delivery_only_if_idempotent(
                 }
             else:
                 with pytest.raises(jsonrest.BroadcastError) as info:
-                    shards.multicast("ab", method, "/echo", idempotent=idempotent)
+                    shards.multicast(
+                        list("ab"), method, "/echo", idempotent=idempotent
+                    )
                 assert [e.host for e in info.value.exceptions] == [bad]
                 assert info.value.responses == {}
                 assert "not sent again" in str(info.value)
@@ -186,11 +188,11 @@ def test_one_deadline_bounds_every_round(servers: list[JSONServer]) -> None:
         with Shards(items, timeout=5.0, deadline=0.4) as shards:
             start = time.perf_counter()
             with pytest.raises(jsonrest.BroadcastError, match="deadline") as info:
-                shards.multicast("ab", "GET", "/echo")
+                shards.multicast(list("ab"), "GET", "/echo")
             assert time.perf_counter() - start < 0.9
             assert [e.host for e in info.value.exceptions] == [slow.host]
             with pytest.raises(ValueError, match="deadline"):
-                shards.multicast("ab", "GET", "/echo", deadline=0)
+                shards.multicast(list("ab"), "GET", "/echo", deadline=0)
     assert all(srv.requests == [] for srv in servers)
 
 
@@ -203,7 +205,7 @@ def test_multicast_raises_with_every_error_and_response(
         items = [(servers[0].host, "a"), (dead_1.host, "b"), (dead_2.host, "b")]
         with Shards(items, retries=retries) as shards:
             with pytest.raises(jsonrest.BroadcastError) as info:
-                shards.multicast("ab", "GET", "/echo")
+                shards.multicast(list("ab"), "GET", "/echo")
     failed = {e.host for e in info.value.exceptions}
     assert failed < dead if retries == 0 else failed == dead
     assert list(info.value.responses) == [servers[0].host]
