@@ -17,7 +17,6 @@ import argparse
 import base64
 import contextlib
 import getpass
-import io
 import json
 import logging
 import os
@@ -355,10 +354,12 @@ class _Writer(Protocol):
     def flush(self) -> None: ...
 
 
-class _Redacting(io.TextIOBase):
+class _Redacting:
     """stderr, with every secret given to `hide` written as `[hidden]`: in
     messages, in -v output and in the library's log lines alike (a host may
-    quote a credential back in an error message)."""
+    quote a credential back in an error message).
+
+    A plain object, not an `io` stream: it owns nothing to close."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream

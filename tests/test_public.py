@@ -84,6 +84,10 @@ def test_the_installed_package_is_under_test() -> None:
         check=True,
     ).stdout.strip()
     assert Path(found).resolve() == here
+    # The installed modules are this source tree's (not a stale build).
+    for module in sorted((ROOT / "jsonrest").rglob("*.py")):
+        installed = here.parent / module.relative_to(ROOT / "jsonrest")
+        assert installed.read_bytes() == module.read_bytes(), installed
     metadata = importlib.metadata.metadata("jsonrest")
     assert metadata["Version"] == jsonrest.__version__
     assert metadata["License-Expression"] == "Apache-2.0"
