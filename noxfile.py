@@ -244,7 +244,8 @@ class _Skips(logging.Handler):
             r"Session (\S+) skipped: (.*interpreter.*)", record.getMessage()
         )
         if match:
-            self.skipped.append(f"{match.group(1)}: {match.group(2).rstrip('.')}")
+            why = re.sub(r" \(took [^)]*\)$", "", match.group(2).rstrip("."))
+            self.skipped.append(f"{match.group(1)}: {why}")
 
 
 def _say_what_was_skipped(skips: _Skips) -> None:
