@@ -70,10 +70,12 @@ def dist(session: nox.Session, artifact: str) -> None:
     tmp = Path(session.create_tmp()).resolve()
     for old in ("dist", "src", "cwd"):
         shutil.rmtree(tmp / old, ignore_errors=True)
-    session.install("build")
+    session.install("build", "twine")
     session.run("python", "-m", "build", "--outdir", str(tmp / "dist"), str(ROOT))
     (sdist,) = (tmp / "dist").glob("jsonrest-*.tar.gz")
     (wheel,) = (tmp / "dist").glob("jsonrest-*.whl")
+    # What a package index would say of the metadata and the README.
+    session.run("twine", "check", "--strict", str(sdist), str(wheel))
     if artifact == "wheel":
         package, source = wheel, ROOT
     else:
