@@ -1,10 +1,12 @@
 """HTTP servers on 127.0.0.1 whose behaviour can be switched at any moment.
 
 A `Switchboard` runs a few servers (one accept thread for all of them, one
-thread per connection) and records, for every request, the monotonic time its
-request line arrived and its `X-Request-Id`, and for every answer the time it
-was written (taken just before the write, so before any client can see it).
-Each server is in one mode at a time, read when a request arrives:
+thread per connection) and records every request with its `X-Request-Id` and
+the time its first bytes reached the kernel (the kernel's own receive
+timestamp on Linux, so a busy server thread does not make it late), and every
+answer before it is written (so before any client can see it) with the time
+it was all written. Each server is in one mode at a time, read when a request
+arrives:
 
 - `ok`: answer 200 with `{"id": ..., "host": ...}`;
 - `refuse`: refuse connections (the port stays bound, but not listening) and
