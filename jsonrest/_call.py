@@ -122,12 +122,16 @@ class _Plan:
         """Seconds left before the deadline (None without one)."""
         return None if self.deadline is None else max(self.deadline.remaining(), 0.0)
 
-    def _begin(self, state: HostState) -> Attempt:
+    def _begin(self, state: HostState) -> Attempt | None:
+        # None when the host was discarded since it was chosen.
+        epoch = self.health.started(state)
+        if epoch is None:
+            return None
         remaining = None if self.deadline is None else self.deadline.remaining()
         timeout = attempt_timeout(self.timeout, remaining)
         if timeout is None:
             timeout = self.given
-        return Attempt(state, timeout, self.health.started(state))
+        return Attempt(state, timeout, epoch)
 
     def ended(self, attempt: Attempt, outcome: object, elapsed: float) -> bool:
         """An attempt ended with `outcome` (a Response, an error, or anything
@@ -263,7 +267,8 @@ class Call(_Plan):
                 self._give_up(exc)
                 return None
             state = self.health.get(host)
-            if state is not None:
+            attempt = None if state is None else self._begin(state)
+            if attempt is not None:
                 break
             # Discarded since the call began: skipped, never waited for.
             candidates = [other for other in candidates if other != host]
@@ -276,7 +281,7 @@ class Call(_Plan):
                 host,
             )
         self.tried.append(host)
-        return self._begin(state)
+        return attempt
 
     def _short(self, error: Error) -> str:
         # Each error names the request; a message about the call names it once.

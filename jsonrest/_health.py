@@ -155,9 +155,13 @@ class Health:
 
     # Load -----------------------------------------------------------------
 
-    def started(self, state: HostState) -> int:
-        """A request to `state`'s host begins; returns the epoch to report with."""
+    def started(self, state: HostState) -> int | None:
+        """A request to `state`'s host begins; returns the epoch to report with,
+        or None (and nothing begins) when the host was discarded meanwhile:
+        its pool may already be closing."""
         with self.lock:
+            if state.retired:
+                return None
             state.in_flight += 1
             state.requests += 1
             return state.epoch

@@ -388,3 +388,27 @@ def test_attempt_timeout() -> None:
     assert attempt_timeout(None, 2.0) == 2.0
     capped = attempt_timeout(httpx.Timeout(5.0, connect=1.0), 2.0)
     assert capped == httpx.Timeout(2.0, connect=1.0)
+
+
+def test_a_host_discarded_between_choice_and_start_is_skipped(clock: Clock) -> None:
+    # Another thread discards the host after the plan looked it up and before
+    # the request starts: the request must not start on a pool being closed.
+    health = make_health(clock, ["a", "b"])
+    state = health.state("a")
+    health.discard("a")
+    assert health.started(state) is None
+    assert state.in_flight == 0
+    assert [s.host for s in health.reapable()] == ["a"]
+    real_get = health.get
+
+    def stale_get(host: str) -> Any:
+        return state if host == "a" else real_get(host)
+
+    health.get = stale_get  # type: ignore[method-assign]
+    call = make_call(health, hosts=["a", "b"], priority={"a": 0, "b": 1}.get)
+    assert attempt(call).host == "b"
+    plan = Broadcast(
+        prepare("GET", "/x"), ["a", "b"], health=health, timeout=5.0, deadline=None
+    )
+    assert plan.start("a") is None
+    assert plan.start("b") is not None

@@ -14,6 +14,7 @@ import httpx
 from .._body import BodyBudget
 from .._concurrency import Gate, running_loop, shield
 from .._deadline import Deadline
+from .._exceptions import Timeout
 from .._faults import as_error
 from .._options import DEFAULT, check_timeout
 from .._request import Headers, Request, prepare, query_params
@@ -147,6 +148,14 @@ class Resource(ResourceBase[httpx.Client]):
         self, request: Request, timeout: Any, deadline: Deadline | None
     ) -> Response:
         client = self.client  # made before the clock starts: elapsed is the exchange
+        if deadline is not None and deadline.expired():
+            # Making the client took the time left (a thread is not cancelled
+            # meanwhile): nothing may be sent past the deadline.
+            raise Timeout(
+                deadline.message(f"{request.method} {request.target.split('?')[0]}")
+                + f" on {self.host}",
+                host=self.host,
+            )
         start = time.perf_counter()
         http_response = self._begin(client, request, timeout)
         try:

@@ -559,3 +559,26 @@ async def test_latency_of_a_first_request_excludes_making_the_client(
         second = await resources.unicast("GET", "/echo")
     assert mean == pytest.approx(first.elapsed, abs=0.005)
     assert first.elapsed < 0.05 + 5 * second.elapsed
+
+
+@pytest.mark.anyio
+async def test_nothing_is_sent_when_making_the_client_outlasts_the_deadline(
+    four_servers: list[JSONServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by the interleaving test: a host's client (and the cluster's TLS
+    # context) is made at its first request, after the deadline was checked;
+    # a blocking thread then sent the request late. Making the client is made
+    # slow here so that it always outlasts the deadline.
+    server = four_servers[0]
+    make = AsyncResource._make_client
+
+    def slow_make(self: AsyncResource, options: dict[str, Any]) -> Any:
+        time.sleep(0.2)
+        return make(self, options)
+
+    monkeypatch.setattr(AsyncResource, "_make_client", slow_make)
+    async with AsyncResources([server.host], deadline=0.05) as resources:
+        with pytest.raises(jsonrest.Timeout, match=r"deadline of 0\.05 s exceeded"):
+            await resources.unicast("GET", "/echo")
+        assert resources.stats()[server.host]["state"] == "up"
+    assert server.requests == []
