@@ -5,7 +5,14 @@ from __future__ import annotations
 import nox
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
-TEST_DEPS = ["pytest", "respx", "trio", "hypothesis"]
+TEST_DEPS = [
+    "pytest",
+    "respx",
+    "trio",
+    "hypothesis",
+    "opentelemetry-sdk",
+    "opentelemetry-instrumentation-httpx",
+]
 
 nox.options.sessions = ["lint", "typing", "unasync", "tests"]
 
@@ -60,7 +67,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typing(session: nox.Session) -> None:
     """mypy --strict on the package."""
-    session.install(".[testing]", "mypy", "exceptiongroup", "trio", "pytest")
+    session.install(".[testing,otel]", "mypy", "exceptiongroup", "trio", "pytest")
     session.run("mypy", "--strict", "jsonrest")
 
 
@@ -103,5 +110,6 @@ def bench(session: nox.Session) -> None:
         "matplotlib",
         "pyinstrument",
         "py-spy",
+        "opentelemetry-sdk",
     )
     session.run("python", "-m", "benchmarks", *session.posargs)
