@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from contextvars import ContextVar, Token
@@ -29,7 +30,7 @@ from opentelemetry import context, metrics, propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from . import __version__
-from ._exceptions import Timeout
+from ._exceptions import Error, Timeout
 from ._hosts import parse_host
 from ._request import Headers
 from ._response import Response
@@ -44,7 +45,7 @@ from ._telemetry import (
     is_cancellation,
 )
 
-__all__ = ["Recorder", "global_telemetry", "inject"]
+__all__ = ["Recorder", "global_telemetry", "inject", "recorder"]
 
 NAME = "jsonrest"
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.27.0"
@@ -165,7 +166,7 @@ class _Call(CallRecord):
     __slots__ = (
         "_tokens",
         "context",
-        "expired_at",
+        "deadline_passed",
         "failover_reasons",
         "hedges",
         "httpx_records",
@@ -199,7 +200,7 @@ class _Call(CallRecord):
         self.rounds = 0
         self.quorum_seen: tuple[int, int] | None = None
         self.refused = False
-        self.expired_at: float | None = None
+        self.deadline_passed = False
         self.last_status: int | None = None
         self.httpx_records = recorder.httpx_records_duration()
         self.parent: _Call | None = None
@@ -278,7 +279,7 @@ class _Call(CallRecord):
             if is_cancellation(exc):
                 error = CANCELLED
             else:
-                expired = self.expired_at is not None and isinstance(exc, Timeout)
+                expired = self.deadline_passed and isinstance(exc, Timeout)
                 error = DEADLINE if expired else error_type(exc)
                 span.record_exception(exc, escaped=True)
         elif self.kind == "unicast" and self.last_status is not None:
@@ -333,8 +334,7 @@ class _Call(CallRecord):
 
     def expired(self) -> None:
         """Note that the deadline passed: a `Timeout` raised is its doing."""
-        if self.expired_at is None:
-            self.expired_at = time.perf_counter()
+        self.deadline_passed = True
 
     def _transition(self, host: str, state: str, event: dict[str, Any]) -> None:
         self.span.add_event(f"jsonrest.host.{state}", {"jsonrest.host": host, **event})
@@ -384,7 +384,7 @@ class _Call(CallRecord):
 class _Attempt(AttemptRecord):
     """One attempt's CLIENT span, its duration and its place among the active."""
 
-    __slots__ = ("_token", "call", "measured", "span")
+    __slots__ = ("_token", "call", "escaped", "measured", "span")
 
     def __init__(self, call: _Call, host: str) -> None:
         self.call = call
@@ -409,6 +409,9 @@ class _Attempt(AttemptRecord):
         self.measured = {METHOD: call.method, **known.attributes}
         recorder.active.add(1, self.measured)
         self._token: object = None
+        # An exception other than jsonrest's from sending: a bug, a
+        # KeyboardInterrupt; the plan sees no outcome then, as if cancelled.
+        self.escaped: BaseException | None = None
 
     def __enter__(self) -> None:
         self._token = context.attach(trace.set_span_in_context(self.span))
@@ -420,9 +423,13 @@ class _Attempt(AttemptRecord):
         traceback: TracebackType | None,
     ) -> None:
         context.detach(self._token)  # type: ignore[arg-type]
+        if not (exc is None or isinstance(exc, Error) or is_cancellation(exc)):
+            self.escaped = exc  # the plan is told of jsonrest's errors itself
 
     def ended(self, outcome: object, elapsed: float) -> None:
         """End the span with the outcome's status or error; measure it."""
+        if isinstance(outcome, str) and self.escaped is not None:
+            outcome = self.escaped
         call = self.call
         recorder = call.recorder
         span = self.span
@@ -442,6 +449,29 @@ class _Attempt(AttemptRecord):
         recorder.active.add(-1, self.measured)
         if not call.httpx_records:
             recorder.duration.record(elapsed, measured)
+
+
+# A recorder per pair of providers: a provider's meter refuses (and logs) a
+# second instrument of the same name.
+_recorders: dict[tuple[int, int], tuple[object, object, Recorder]] = {}
+_recorders_lock = threading.Lock()
+_MAX_RECORDERS = 64
+
+
+def recorder(tracer_provider: Any = None, meter_provider: Any = None) -> Recorder:
+    """The `Recorder` of these providers (None: the global one), made once."""
+    key = (id(tracer_provider), id(meter_provider))
+    known = _recorders.get(key)
+    if known is None:
+        with _recorders_lock:
+            known = _recorders.get(key)
+            if known is None:
+                if len(_recorders) >= _MAX_RECORDERS:
+                    _recorders.clear()
+                made = Recorder(tracer_provider, meter_provider)
+                # The providers are kept too: their ids stay theirs.
+                known = _recorders[key] = (tracer_provider, meter_provider, made)
+    return known[2]
 
 
 _global: tuple[object, object, Telemetry] | None = None
@@ -483,7 +513,7 @@ def global_telemetry() -> Telemetry:
         return known[2]
     telemetry: Telemetry = OFF
     if _configured(tracer_provider) or _configured(meter_provider):
-        telemetry = Recorder(tracer_provider, meter_provider)
+        telemetry = recorder(tracer_provider, meter_provider)
     _global = (tracer_provider, meter_provider, telemetry)
     return telemetry
 

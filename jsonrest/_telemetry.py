@@ -187,7 +187,7 @@ class OpenTelemetry(Telemetry):
     def __init__(self, tracer_provider: Any = None, meter_provider: Any = None) -> None:
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
-        self._recorder: Telemetry = _load().Recorder(tracer_provider, meter_provider)
+        self._recorder: Telemetry = _load().recorder(tracer_provider, meter_provider)
 
     def __repr__(self) -> str:
         return (

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 import jsonrest
@@ -401,3 +402,58 @@ async def test_with_httpx_instrumented(
     (call_duration,) = otel.points("jsonrest.call.duration")
     assert call_duration.count == 1
     assert_no_secrets(otel)
+
+
+@pytest.mark.anyio
+async def test_a_host_down_then_up(otel: Collected, server: JSONServer) -> None:
+    async with AsyncResources([server.host], telemetry=otel.telemetry) as cluster:
+        with pytest.raises(jsonrest.TransportError):
+            await cluster.unicast("GET", "/drop")  # the connection drops: down
+        await cluster.unicast("GET", "/echo")  # the only host, down: tried, up
+    dropped, answered = otel.named("unicast GET")
+    assert [event.name for event in dropped.events] == [
+        "jsonrest.host.down",
+        "exception",
+    ]
+    assert [event.name for event in answered.events] == ["jsonrest.host.up"]
+    otel.collect()
+    states = {
+        dict(key)["jsonrest.host.state"]: count
+        for key, count in otel.values("jsonrest.host.transitions").items()
+    }
+    assert states == {"down": 1, "up": 1}
+
+
+@pytest.mark.anyio
+async def test_an_unexpected_exception_is_recorded_as_itself(otel: Collected) -> None:
+    def broken(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("a bug in a transport")
+
+    transport = httpx.MockTransport(broken)
+    async with AsyncResources(
+        ["a-1:80"], transport=transport, telemetry=otel.telemetry
+    ) as cluster:
+        with pytest.raises(RuntimeError):
+            await cluster.unicast("GET", "/x")
+    call = otel.only("unicast GET")
+    (attempt,) = otel.children(call)
+    for span in (call, attempt):
+        assert span.attributes["error.type"] == "RuntimeError"  # type: ignore[index]
+        assert span.status.status_code is StatusCode.ERROR
+        assert "exception" in [event.name for event in span.events]
+
+
+@pytest.mark.anyio
+async def test_clusters_share_one_recorder_per_provider(
+    otel: Collected, server: JSONServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    for _ in range(2):
+        telemetry = jsonrest.OpenTelemetry(
+            tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider
+        )
+        async with AsyncResources([server.host], telemetry=telemetry) as cluster:
+            await cluster.unicast("GET", "/echo")
+    assert "created already" not in caplog.text
+    otel.collect()
+    (point,) = otel.points("jsonrest.call.duration")
+    assert point.count == 2
