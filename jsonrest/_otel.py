@@ -526,10 +526,14 @@ def inject(headers: Headers | None) -> Headers | None:
         return headers
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
-    if not carrier:
-        return headers
-    merged = httpx.Headers(headers)
-    for name, value in carrier.items():
-        if name not in merged:
-            merged[name] = value
-    return merged
+    if not carrier or not headers:
+        return carrier or headers
+    if isinstance(headers, httpx.Headers):  # may repeat a name: keep it so
+        merged = httpx.Headers(headers)
+        for name, value in carrier.items():
+            if name not in merged:
+                merged[name] = value
+        return merged
+    given = {name.lower() for name in headers}
+    added = {name: value for name, value in carrier.items() if name not in given}
+    return {**headers, **added}

@@ -85,7 +85,7 @@ class AsyncShards(ShardsBase[AsyncResources]):
                 except BroadcastError as error:
                     plan.report(error.responses, error.exceptions)
                 else:
-                    plan.report({r.host: r for r in responses}, ())
+                    plan.report({response.host: response for response in responses}, ())
             return plan.result()
 
     async def aclose(self) -> None:

@@ -87,7 +87,7 @@ class Shards(ShardsBase[Resources]):
                 except BroadcastError as error:
                     plan.report(error.responses, error.exceptions)
                 else:
-                    plan.report({r.host: r for r in responses}, ())
+                    plan.report({response.host: response for response in responses}, ())
             return plan.result()
 
     def close(self) -> None:

@@ -332,9 +332,15 @@ def test_telemetry_false_records_nothing(
 
 def test_a_given_traceparent_is_kept(otel: Collected, server: JSONServer) -> None:
     mine = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    given = [{"TraceParent": mine, "X-A": "1"}, httpx.Headers([("traceparent", mine)])]
     with Resources([server.host], telemetry=otel.telemetry) as cluster:
-        echo = (cluster.unicast("GET", "/echo", headers={"traceparent": mine}))()
-    assert echo["headers"]["traceparent"] == mine
+        for headers in given:
+            echo = (cluster.unicast("GET", "/echo", headers=headers))()
+            assert echo["headers"]["traceparent"] == mine
+        # Other headers given keep their company: the span's context joins them.
+        echo = (cluster.unicast("GET", "/echo", headers={"X-A": "1"}))()
+    assert echo["headers"]["x-a"] == "1"
+    assert echo["headers"]["traceparent"] == traceparent(otel.named("GET")[-1])
 
 
 @pytest.fixture
