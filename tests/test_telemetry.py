@@ -122,6 +122,44 @@ def test_hedges_quorum_and_budget_refusals(otel: Collected) -> None:
     assert "s3cret" not in otel.dump()
 
 
+def test_no_host_to_choose(otel: Collected) -> None:
+    cluster = jsonrest.Resources(["a-1:80"], telemetry=otel.telemetry)
+    with cluster, pytest.raises(jsonrest.NoHostAvailable):
+        cluster.unicast("GET", "/x", hosts=[])
+    call = otel.only("unicast GET")
+    assert call.attributes is not None
+    assert call.attributes["error.type"] == "NoHostAvailable"
+    assert call.attributes["jsonrest.attempts"] == 0
+    assert not otel.children(call)
+
+
+def test_durations_use_the_advised_buckets(otel: Collected) -> None:
+    record = otel.telemetry.call("unicast", "GET", "/x")
+    with record:
+        attempt = record.attempt(SimpleNamespace(host="a-1:80"))
+        attempt.ended(jsonrest.Response(200, host="a-1:80"), 0.03)
+    otel.collect()
+    advised = (
+        0.005,
+        0.01,
+        0.025,
+        0.05,
+        0.075,
+        0.1,
+        0.25,
+        0.5,
+        0.75,
+        1,
+        2.5,
+        5,
+        7.5,
+        10,
+    )
+    for name in ("http.client.request.duration", "jsonrest.call.duration"):
+        for point in otel.points(name):
+            assert tuple(point.explicit_bounds) == advised
+
+
 def test_unknown_methods_are_other(otel: Collected) -> None:
     with otel.telemetry.call("broadcast", "PURGE", "/cache"):
         pass
