@@ -29,7 +29,15 @@ import nox
 ROOT = Path(__file__).resolve().parent
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 OLDEST, NEWEST = PYTHONS[0], PYTHONS[-1]
-TEST_DEPS = ["pytest", "pytest-xdist", "respx", "trio", "hypothesis"]
+TEST_DEPS = [
+    "pytest",
+    "pytest-xdist",
+    "respx",
+    "trio",
+    "hypothesis",
+    "opentelemetry-sdk",
+    "opentelemetry-instrumentation-httpx",
+]
 # Most tests wait on sockets and sleeps: 3 workers halve the suite's time even
 # on 2 cores. `nox -s tests -- -n 0` runs it in one process.
 PARALLEL = ["-n", str(min(8, max(3, os.cpu_count() or 1)))]
@@ -180,7 +188,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typing(session: nox.Session) -> None:
     """mypy --strict on the package."""
-    session.install(".[testing]", "mypy", "exceptiongroup", "trio", "pytest")
+    session.install(".[testing,otel]", "mypy", "exceptiongroup", "trio", "pytest")
     session.run("mypy", "--strict", "jsonrest")
 
 
@@ -225,6 +233,7 @@ def bench(session: nox.Session) -> None:
         "matplotlib",
         "pyinstrument",
         "py-spy",
+        "opentelemetry-sdk",
     )
     session.run("python", "-m", "benchmarks", *session.posargs)
 

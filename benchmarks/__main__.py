@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import cover, fanout, overhead, peers, profiles, selection
+from . import cover, fanout, overhead, peers, profiles, selection, telemetry
 from .harness import Table, Watchdog, chart, load_average
 from .servers import ClosedPort, DelayCluster, StaticCluster, stop_all
 
@@ -164,6 +164,8 @@ def part_overhead(run: Run, static: StaticCluster) -> None:
     hosts = static.hosts
     run.log("part 1: CPU cost with a mock transport")
     cpu, _ = overhead.cpu_cost(*s.cpu)
+    run.log("part 1: telemetry, off against on")
+    tel, _ = telemetry.table(*s.cpu)
     run.log("part 1: concurrency 1")
     conc1, c1 = overhead.concurrency_one(hosts, *s.conc1)
     run.log("part 1: sync clients")
@@ -172,7 +174,7 @@ def part_overhead(run: Run, static: StaticCluster) -> None:
     aio, a = overhead.async_throughput(hosts, *s.async_, s.tasks, "asyncio")
     run.log("part 1: async clients, trio")
     tri, t = overhead.async_throughput(hosts, *s.async_, s.tasks, "trio")
-    run.sections.append(("1. Per-request overhead", [conc1, cpu, sync, aio, tri]))
+    run.sections.append(("1. Per-request overhead", [conc1, cpu, tel, sync, aio, tri]))
 
     sync_pct = c1["Resource.get vs httpx.Client"]
     run.target(

@@ -19,6 +19,7 @@ from ._exceptions import (
 )
 from ._response import Response
 from ._sync import LineStream, Resource, Resources, Shards
+from ._telemetry import OpenTelemetry
 
 __version__ = "0.1.0"
 
@@ -37,6 +38,7 @@ __all__ = [
     "Error",
     "LineStream",
     "NoHostAvailable",
+    "OpenTelemetry",
     "Resource",
     "Resources",
     "Response",

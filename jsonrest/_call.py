@@ -33,6 +33,7 @@ from ._options import DEFAULT
 from ._request import Request
 from ._response import Response
 from ._retry_after import parse_retry_after
+from ._telemetry import CANCELLED, DEADLINE, NO_ATTEMPT, NO_CALL, CallRecord, error_type
 
 __all__ = [
     "DEADLINE_MARGIN",
@@ -77,7 +78,7 @@ def attempt_timeout(configured: Any, remaining: float | None) -> Any:
 class Attempt:
     """One request to one host: where, with what timeout, and its bookkeeping."""
 
-    __slots__ = ("epoch", "host", "state", "timeout")
+    __slots__ = ("epoch", "host", "record", "state", "timeout")
 
     def __init__(self, state: HostState, timeout: Any, epoch: int) -> None:
         self.host = state.host
@@ -85,6 +86,8 @@ class Attempt:
         #: The timeout of this attempt (`DEFAULT`: the resource's own).
         self.timeout = timeout
         self.epoch = epoch
+        #: Its telemetry: entered while it is sent, told how it ended.
+        self.record = NO_ATTEMPT
 
     @property
     def resource(self) -> Any:
@@ -103,9 +106,12 @@ class _Plan:
         timeout: Any,
         deadline: Deadline | None,
         given: Any = DEFAULT,
+        record: CallRecord = NO_CALL,
     ) -> None:
         self.request = request
         self.health = health
+        #: The call's telemetry, told of each decision (see `_telemetry`).
+        self.record = record
         # The call's own timeout (`given`, DEFAULT for none) or the resources'.
         self.given = given
         self.timeout = timeout if given is DEFAULT else given
@@ -131,7 +137,9 @@ class _Plan:
         timeout = attempt_timeout(self.timeout, remaining)
         if timeout is None:
             timeout = self.given
-        return Attempt(state, timeout, epoch)
+        attempt = Attempt(state, timeout, epoch)
+        attempt.record = self.record.attempt(attempt)
+        return attempt
 
     def ended(self, attempt: Attempt, outcome: object, elapsed: float) -> bool:
         """An attempt ended with `outcome` (a Response, an error, or anything
@@ -144,6 +152,8 @@ class _Plan:
         if isinstance(outcome, Response):
             elapsed = outcome.elapsed
         reap = self.health.finished(attempt.state, elapsed)
+        if attempt.record is not NO_ATTEMPT:
+            attempt.record.ended(self._told(outcome), elapsed)
         if log.isEnabledFor(logging.DEBUG):
             if isinstance(outcome, Response):
                 what: object = outcome.status
@@ -161,6 +171,22 @@ class _Plan:
             )
         return reap
 
+    def _told(self, outcome: object) -> object:
+        """What an attempt's record is told it ended with: the outcome, or
+        the deadline's or a cancellation's doing."""
+        deadline = self.deadline
+        if outcome is None:  # cancelled: by the deadline's scope, or from outside
+            return (
+                DEADLINE if deadline is not None and deadline.expired() else CANCELLED
+            )
+        if (
+            deadline is not None
+            and isinstance(outcome, Timeout)
+            and deadline.remaining() <= DEADLINE_MARGIN
+        ):
+            return DEADLINE
+        return outcome
+
     def _answer(self, attempt: Attempt, response: Response) -> None:
         # An answer says the host is up, unless it asked for time or failed.
         status = response.status
@@ -169,8 +195,8 @@ class _Plan:
             if wait is not None:
                 self.health.avoid(attempt.state, wait)
                 return
-        if status < 500:
-            self.health.succeeded(attempt.state)
+        if status < 500 and self.health.succeeded(attempt.state):
+            self.record.host_up(attempt.host)
 
     def _judge(self, attempt: Attempt, error: Error) -> tuple[Error, bool]:
         """The error to record for a failed attempt, and whether it was the
@@ -184,7 +210,9 @@ class _Plan:
             # Cut short by the caller's deadline: that says nothing of the host.
             return self._deadline_error(attempt.host, error), True
         if isinstance(error, TransportError) and classify(error).host_at_fault:
-            self.health.failed(attempt.state, attempt.epoch)
+            backoff = self.health.failed(attempt.state, attempt.epoch)
+            if backoff:
+                self.record.host_down(attempt.host, backoff)
         return error, False
 
     def _deadline_error(
@@ -195,6 +223,7 @@ class _Plan:
         errors: Sequence[Error] = (),
     ) -> Timeout:
         assert self.deadline is not None
+        self.record.expired()
         if tried is None:
             detail = f" on {host}"
         else:
@@ -231,9 +260,15 @@ class Call(_Plan):
         deadline: Deadline | None,
         idempotent: bool | None = None,
         given: Any = DEFAULT,
+        record: CallRecord = NO_CALL,
     ) -> None:
         super().__init__(
-            request, health=health, timeout=timeout, deadline=deadline, given=given
+            request,
+            health=health,
+            timeout=timeout,
+            deadline=deadline,
+            given=given,
+            record=record,
         )
         self.hosts = hosts
         self.choose = choose
@@ -280,6 +315,7 @@ class Call(_Plan):
                 self._short(self.errors[-1]),
                 host,
             )
+            self.record.failover(self.tried[-1], (host,), self._reason())
         self.tried.append(host)
         return attempt
 
@@ -288,6 +324,12 @@ class Call(_Plan):
         text = str(error)
         prefix = f"{self.what}: "
         return text[len(prefix) :] if text.startswith(prefix) else text
+
+    def _reason(self) -> str | None:
+        """Why the last attempt failed over: its `error_type`."""
+        if self._response is not None:  # kept, and tried elsewhere (a 503)
+            return error_type(self._response)
+        return error_type(self.errors[-1])
 
     def _give_up(self, reason: NoHostAvailable | None) -> None:
         self._done = True
@@ -390,9 +432,15 @@ class Broadcast(_Plan):
         timeout: Any,
         deadline: Deadline | None,
         given: Any = DEFAULT,
+        record: CallRecord = NO_CALL,
     ) -> None:
         super().__init__(
-            request, health=health, timeout=timeout, deadline=deadline, given=given
+            request,
+            health=health,
+            timeout=timeout,
+            deadline=deadline,
+            given=given,
+            record=record,
         )
         self.hosts = hosts
         # One key per host, each written by one thread or task.

@@ -28,6 +28,7 @@ from ._options import (
 )
 from ._request import Headers, Request, prepare
 from ._selection import choose
+from ._telemetry import CallRecord, current, telemetry_setting
 
 __all__ = ["DEFAULT", "ResourcesBase", "SharedTLS"]
 
@@ -58,6 +59,7 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
         max_backoff: float = 30.0,
         max_retry_after: float = 60.0,
         max_workers: int = 64,
+        telemetry: Any = None,
         **options: Any,
     ) -> None:
         if isinstance(hosts, str):
@@ -82,6 +84,8 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
             max_retry_after=own.max_retry_after,
         )
         self.rng = random.Random()
+        # None: OpenTelemetry's global providers, looked up at each call.
+        self._telemetry = telemetry_setting(telemetry)
         self._tls = SharedTLS(self.resource_options.client)
         self._workers = self._make_workers(own.max_workers)
         for host in hosts:
@@ -208,6 +212,13 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
         request = prepare(method, path, json, params, headers, content)
         return request, self._subset(hosts), self._deadline(deadline)
 
+    def _record(self, kind: str, method: str, target: str) -> CallRecord:
+        """The telemetry record of a new call (see `Telemetry.call`)."""
+        telemetry = self._telemetry
+        if telemetry is None:
+            telemetry = current()
+        return telemetry.call(kind, method, target)
+
     def _call(self, idempotent: bool | None, timeout: Any, *start: Any) -> Call:
         """The plan of a unicast (`start`: the arguments of `_start`)."""
         request, hosts, deadline = self._start(*start)
@@ -221,6 +232,7 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
             deadline=deadline,
             idempotent=idempotent,
             given=_given(timeout),
+            record=self._record("unicast", request.method, request.target),
         )
 
     def _broadcast(self, timeout: Any, *start: Any) -> Broadcast:
@@ -233,6 +245,7 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
             timeout=self.timeout,
             deadline=deadline,
             given=_given(timeout),
+            record=self._record("broadcast", request.method, request.target),
         )
 
 

@@ -179,16 +179,20 @@ class Health:
     def _state(self, host: str | HostState) -> HostState | None:
         return self._states.get(host) if isinstance(host, str) else host
 
-    def succeeded(self, host: str | HostState) -> None:
-        """The host answered: it is up, and its backoff starts over."""
+    def succeeded(self, host: str | HostState) -> bool:
+        """The host answered: it is up, and its backoff starts over.
+
+        True when that marked it up (it had failed before).
+        """
         state = self._state(host)
         if state is None or not state.failures:
-            return  # the common case, without taking the lock
+            return False  # the common case, without taking the lock
         with self.lock:
             failures, state.failures = state.failures, 0
             state.down_until = 0.0
         if failures:
             log.info("host %s is up", state.host)
+        return bool(failures)
 
     def failed(self, host: str | HostState, epoch: int | None = None) -> float:
         """The host failed at connect, timed out or dropped: mark it down.

@@ -21,6 +21,7 @@ from ._exceptions import BroadcastError, Error, NoHostAvailable
 from ._faults import may_resend
 from ._placement import Placement
 from ._response import Response
+from ._telemetry import NO_CALL, CallRecord, error_type
 
 __all__ = ["Multicast"]
 
@@ -50,6 +51,7 @@ class Multicast:
         retries: int = 0,
         idempotent: bool = False,
         deadline: Deadline | None = None,
+        record: CallRecord = NO_CALL,
     ) -> None:
         self.placement = placement
         self.keys = list(dict.fromkeys(keys))
@@ -61,6 +63,8 @@ class Multicast:
         self.retries = retries
         self.idempotent = idempotent
         self.deadline = deadline
+        #: The call's telemetry, told of each re-cover (see `_telemetry`).
+        self.record = record
         self.rounds = 0
         #: Every host sent to so far, in order; never sent to twice.
         self.tried: list[str] = []
@@ -73,6 +77,7 @@ class Multicast:
         self._answered_by: dict[Hashable, str] = {}
         self._unsafe: list[str] = []  # failed hosts whose keys may not go elsewhere
         self._round: list[str] = []
+        self._failed: list[Error] = []  # the errors of the round reported last
         self._order = {host: i for i, host in enumerate(placement.hosts)}
 
     def orphaned(self) -> list[Hashable]:
@@ -118,11 +123,16 @@ class Multicast:
         self.rounds += 1
         self._round = sorted(cover, key=self._order.__getitem__)
         self.tried += self._round
+        for failure in self._failed:  # a failed host whose keys this round covers
+            host = getattr(failure, "host", None)
+            if host and any(host in self.placement[key] for key in orphaned):
+                self.record.failover(host, self._round, error_type(failure))
         return list(self._round)
 
     def _why_stop(self) -> str | None:
         """Why the orphaned keys of a finished round are not covered again."""
         if self.deadline is not None and self.deadline.expired():
+            self.record.expired()
             return self.deadline.message("multicast")
         if self._unsafe:
             hosts = ", ".join(self._unsafe)
@@ -156,10 +166,12 @@ class Multicast:
             response.keys = frozenset(covered)
             self.responses[host] = response
             self._answered_by.update(dict.fromkeys(covered, host))
+        self._failed = []
         for error in errors:
             if not isinstance(error, Error):
                 raise error  # not a host's failure: nothing to plan around
             self.errors.append(error)
+            self._failed.append(error)
         # A host whose failure forbids resending may have handled the request:
         # its keys must not go elsewhere. So must those of a host with no
         # outcome at all (a broadcast gives every host one, but of a host

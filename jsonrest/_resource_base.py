@@ -20,6 +20,7 @@ import httpx
 from ._hosts import parse_host
 from ._options import DEFAULT, Options, resource_options, tls_context
 from ._request import Request
+from ._telemetry import trace_headers
 
 __all__ = ["ResourceBase", "lane_limits"]
 
@@ -185,7 +186,8 @@ class ResourceBase(Generic[C]):
                 request.method,
                 self.url + request.target,
                 content=request.content,
-                headers=request.headers,
+                # With OpenTelemetry in use, the current span as `traceparent`.
+                headers=trace_headers(request.headers),
                 timeout=httpx.USE_CLIENT_DEFAULT if timeout is DEFAULT else timeout,
             )
         except httpx.InvalidURL as exc:  # too long: the caller's path or params

@@ -94,6 +94,7 @@ class ShardsBase(Mapping[Hashable, frozenset[str]], Generic[RS]):
         method: str,
         idempotent: bool | None,
         deadline: float | Default | None,
+        path: str = "",
     ) -> Multicast:
         """The plan of one multicast, with this shard's hooks and options."""
         resources = self.resources
@@ -110,6 +111,7 @@ class ShardsBase(Mapping[Hashable, frozenset[str]], Generic[RS]):
             retries=resources.retries,
             idempotent=idempotent,
             deadline=limit,
+            record=resources._record("multicast", method, path),
         )
 
 

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.servers import ClosedPort, Closer, JSONServer
+
+if TYPE_CHECKING:
+    from tests.otel import Collected
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -40,3 +44,15 @@ def closer() -> Iterator[Closer]:
 def closed_port() -> Iterator[ClosedPort]:
     with ClosedPort() as port:
         yield port
+
+
+@pytest.fixture
+def otel() -> Iterator[Collected]:
+    """OpenTelemetry SDK providers that keep spans and metrics in memory."""
+    from tests.otel import Collected
+
+    collected = Collected()
+    try:
+        yield collected
+    finally:
+        collected.shutdown()

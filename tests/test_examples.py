@@ -11,7 +11,9 @@ The convention, so examples read as real code and still run without servers:
   contains (a quoted `name:port` or `http(s)://name:port`); each host answers
   every request with 200 and `{"host": ...}`. So write hosts with a port.
 
-Blocks tagged `sh`, `text` or anything but `python` are not run.
+Blocks tagged `sh`, `text` or anything but `python` are not run. An example
+that sets OpenTelemetry's global providers (which a process can set once)
+runs in a process of its own, in tests/test_telemetry.py.
 docs/results.md is a copy of benchmarks/RESULTS.md made by `nox -s docs`, not
 documentation source, so it is skipped.
 """
@@ -51,6 +53,7 @@ EXAMPLES = [
     for text in [path.read_text()]
     for match in BLOCK.finditer(text)
     for code in [match.group(1)]
+    if "set_tracer_provider" not in code
 ]
 
 

@@ -30,7 +30,9 @@ class AsyncResources(ResourcesBase[AsyncResource]):
     none), `backoff` / `max_backoff` (seconds a failed host is left alone,
     doubling per consecutive failure), `max_retry_after` (cap on a host's
     `Retry-After`, default 60 s), `max_workers` (threads of the blocking
-    twin's broadcast pool, default 64); the rest go to every `AsyncResource`
+    twin's broadcast pool, default 64), `telemetry` (None: OpenTelemetry's
+    global providers, once configured; False: none; or
+    `jsonrest.OpenTelemetry(...)`); the rest go to every `AsyncResource`
     (`timeout`, `limit` per host, `headers`, httpx client keywords).
     """
 
@@ -71,12 +73,13 @@ class AsyncResources(ResourcesBase[AsyncResource]):
             *(method, path, json, content, params, headers, hosts, deadline),
         )
         await self._reap()
-        with async_cancel_after(call.time_left()) as scope:
-            while (attempt := call.next()) is not None:
-                await self._attempt(call, attempt)
-        if scope.cancelled_caught:
-            call.expired()
-        return call.result()
+        with call.record:
+            with async_cancel_after(call.time_left()) as scope:
+                while (attempt := call.next()) is not None:
+                    await self._attempt(call, attempt)
+            if scope.cancelled_caught:
+                call.expired()
+            return call.result()
 
     async def broadcast(
         self,
@@ -104,10 +107,11 @@ class AsyncResources(ResourcesBase[AsyncResource]):
         )
         await self._reap()
         calls = [partial(self._broadcast_one, plan, host) for host in plan.hosts]
-        for outcome in await self._workers.gather(calls):
-            if outcome is not None:
-                raise outcome  # not a host's failure: a bug, or closed under us
-        return plan.result()
+        with plan.record:
+            for outcome in await self._workers.gather(calls):
+                if outcome is not None:
+                    raise outcome  # not a host's failure: a bug, or closed under us
+            return plan.result()
 
     async def _broadcast_one(self, plan: Broadcast, host: str) -> None:
         attempt = plan.start(host)
@@ -123,9 +127,10 @@ class AsyncResources(ResourcesBase[AsyncResource]):
         outcome: object = None  # stays None if cancelled
         start = time.perf_counter()
         try:
-            response: Response = await attempt.resource.send(
-                plan.request, attempt.timeout, plan.deadline
-            )
+            with attempt.record:  # its span is the current one while it is sent
+                response: Response = await attempt.resource.send(
+                    plan.request, attempt.timeout, plan.deadline
+                )
         except Error as error:
             outcome = error
             self._check_open()  # closed under us: that, not the host, failed

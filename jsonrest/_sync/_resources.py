@@ -32,7 +32,9 @@ class Resources(ResourcesBase[Resource]):
     none), `backoff` / `max_backoff` (seconds a failed host is left alone,
     doubling per consecutive failure), `max_retry_after` (cap on a host's
     `Retry-After`, default 60 s), `max_workers` (threads of the blocking
-    twin's broadcast pool, default 64); the rest go to every `Resource`
+    twin's broadcast pool, default 64), `telemetry` (None: OpenTelemetry's
+    global providers, once configured; False: none; or
+    `jsonrest.OpenTelemetry(...)`); the rest go to every `Resource`
     (`timeout`, `limit` per host, `headers`, httpx client keywords).
     """
 
@@ -73,12 +75,13 @@ class Resources(ResourcesBase[Resource]):
             *(method, path, json, content, params, headers, hosts, deadline),
         )
         self._reap()
-        with cancel_after(call.time_left()) as scope:
-            while (attempt := call.next()) is not None:
-                self._attempt(call, attempt)
-        if scope.cancelled_caught:
-            call.expired()
-        return call.result()
+        with call.record:
+            with cancel_after(call.time_left()) as scope:
+                while (attempt := call.next()) is not None:
+                    self._attempt(call, attempt)
+            if scope.cancelled_caught:
+                call.expired()
+            return call.result()
 
     def broadcast(
         self,
@@ -106,10 +109,11 @@ class Resources(ResourcesBase[Resource]):
         )
         self._reap()
         calls = [partial(self._broadcast_one, plan, host) for host in plan.hosts]
-        for outcome in self._workers.gather(calls):
-            if outcome is not None:
-                raise outcome  # not a host's failure: a bug, or closed under us
-        return plan.result()
+        with plan.record:
+            for outcome in self._workers.gather(calls):
+                if outcome is not None:
+                    raise outcome  # not a host's failure: a bug, or closed under us
+            return plan.result()
 
     def _broadcast_one(self, plan: Broadcast, host: str) -> None:
         attempt = plan.start(host)
@@ -125,9 +129,10 @@ class Resources(ResourcesBase[Resource]):
         outcome: object = None  # stays None if cancelled
         start = time.perf_counter()
         try:
-            response: Response = attempt.resource.send(
-                plan.request, attempt.timeout, plan.deadline
-            )
+            with attempt.record:  # its span is the current one while it is sent
+                response: Response = attempt.resource.send(
+                    plan.request, attempt.timeout, plan.deadline
+                )
         except Error as error:
             outcome = error
             self._check_open()  # closed under us: that, not the host, failed

@@ -74,20 +74,21 @@ class Shards(ShardsBase[Resources]):
         OPTIONS, PUT, DELETE, or `idempotent=True`). If keys are left without
         an answer, `BroadcastError` holds every error and every response.
         """
-        plan = self._plan(keys, method, idempotent, deadline)
-        while hosts := plan.next_hosts():
-            if plan.rounds > 1:  # the path without its query, as unicast logs it
-                where = f"{method} {str(path).split('?', 1)[0]}"
-                log.warning("multicast %s: keys re-covered on %s", where, hosts)
-            try:
-                responses = self.resources.broadcast(
-                    method, path, json, hosts=hosts, deadline=plan.remaining(), **kw
-                )
-            except BroadcastError as error:
-                plan.report(error.responses, error.exceptions)
-            else:
-                plan.report({response.host: response for response in responses}, ())
-        return plan.result()
+        plan = self._plan(keys, method, idempotent, deadline, path)
+        with plan.record:
+            while hosts := plan.next_hosts():
+                if plan.rounds > 1:  # the path without its query, as unicast logs it
+                    where = f"{method} {str(path).split('?', 1)[0]}"
+                    log.warning("multicast %s: keys re-covered on %s", where, hosts)
+                try:
+                    responses = self.resources.broadcast(
+                        method, path, json, hosts=hosts, deadline=plan.remaining(), **kw
+                    )
+                except BroadcastError as error:
+                    plan.report(error.responses, error.exceptions)
+                else:
+                    plan.report({response.host: response for response in responses}, ())
+            return plan.result()
 
     def close(self) -> None:
         """Close every pool and worker."""
