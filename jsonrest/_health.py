@@ -80,6 +80,9 @@ class Health:
         self.rng = rng or random.Random()
         self.lock = threading.Lock()
         self.closed = False
+        #: Told the host each time one is marked down (discovery refreshes
+        #: early then); it must not block.
+        self.on_down: Callable[[str], None] | None = None
         # Copied on write, so readers use either without the lock.
         self._states: dict[str, HostState] = {}
         self.hosts: tuple[str, ...] = ()
@@ -210,6 +213,8 @@ class Health:
         log.info(
             "host %s is down for %.1f s (failure %d)", state.host, delay, state.failures
         )
+        if self.on_down is not None:
+            self.on_down(state.host)
         return delay
 
     def avoid(self, host: str | HostState, seconds: float) -> None:

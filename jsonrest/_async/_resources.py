@@ -11,10 +11,12 @@ from typing import Any
 from .._call import Attempt, Broadcast, Call
 from .._cluster import ResourcesBase
 from .._concurrency import AsyncWorkers, async_cancel_after
+from .._discovery import Discovery
 from .._exceptions import Error
 from .._options import DEFAULT, Default, Options
 from .._request import Headers
 from .._response import Response
+from ._refresh import AsyncRefresher
 from ._resource import AsyncResource
 
 __all__ = ["AsyncResources"]
@@ -32,6 +34,17 @@ class AsyncResources(ResourcesBase[AsyncResource]):
     `Retry-After`, default 60 s), `max_workers` (threads of the blocking
     twin's broadcast pool, default 64); the rest go to every `AsyncResource`
     (`timeout`, `limit` per host, `headers`, httpx client keywords).
+
+    Discovery: `discover` (`jsonrest.dns(...)`, `jsonrest.srv(...)`,
+    `jsonrest.sniff(...)`, or a callable, sync or async, returning host
+    strings) is asked on entering `async with` (or by the first call), then
+    every `refresh` seconds (default 30) in a task the `async with` owns, and
+    early after a host is marked down, at most once per `min_refresh`
+    seconds (default 1); each answer within `discover_timeout` seconds
+    (default 5). The members then are exactly the hosts it named; a failed
+    or empty answer keeps them (an empty one empties the cluster only with
+    `allow_empty=True`). Outside `async with`, a call that finds a refresh
+    due makes it first. See docs/discovery.md.
     """
 
     def _make_resource(self, host: str, options: Options) -> AsyncResource:
@@ -39,6 +52,9 @@ class AsyncResources(ResourcesBase[AsyncResource]):
 
     def _make_workers(self, max_workers: int) -> AsyncWorkers:
         return AsyncWorkers(max_workers)
+
+    def _make_refresher(self, source: Any, discovery: Discovery) -> AsyncRefresher:
+        return AsyncRefresher(self, source, discovery)
 
     async def unicast(
         self,
@@ -65,11 +81,11 @@ class AsyncResources(ResourcesBase[AsyncResource]):
         host tried, `Timeout` past the deadline, `NoHostAvailable` when no host
         may be chosen.
         """
-        call = self._call(
-            idempotent,
-            timeout,
-            *(method, path, json, content, params, headers, hosts, deadline),
-        )
+        start = (method, path, json, content, params, headers, hosts, deadline)
+        call = self._call(idempotent, timeout, *start)
+        refresher = self._refresher
+        if refresher is not None and await refresher.follow() and hosts is None:
+            call = self._call(idempotent, timeout, *start)  # the members changed
         await self._reap()
         with async_cancel_after(call.time_left()) as scope:
             while (attempt := call.next()) is not None:
@@ -99,9 +115,11 @@ class AsyncResources(ResourcesBase[AsyncResource]):
         response that did arrive. A host discarded before its request starts
         is skipped. Its wall time is that of the slowest host.
         """
-        plan = self._broadcast(
-            timeout, method, path, json, content, params, headers, hosts, deadline
-        )
+        start = (method, path, json, content, params, headers, hosts, deadline)
+        plan = self._broadcast(timeout, *start)
+        refresher = self._refresher
+        if refresher is not None and await refresher.follow() and hosts is None:
+            plan = self._broadcast(timeout, *start)  # the members changed
         await self._reap()
         calls = [partial(self._broadcast_one, plan, host) for host in plan.hosts]
         for outcome in await self._workers.gather(calls):
@@ -145,12 +163,18 @@ class AsyncResources(ResourcesBase[AsyncResource]):
     # Lifetime ---------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Close every pool and worker; later calls raise `RuntimeError`."""
+        """Close every pool and worker, and stop discovery; later calls raise
+        `RuntimeError`."""
+        if self._refresher is not None:
+            self._refresher.stop()
         for state in self.health.close():
             await state.resource.aclose()
         self._workers.close()
 
     async def __aenter__(self) -> AsyncResources:
+        if self._refresher is not None:
+            # The first answer before the body, then refreshes beside it.
+            await self._refresher.start()
         return self
 
     async def __aexit__(
@@ -159,4 +183,6 @@ class AsyncResources(ResourcesBase[AsyncResource]):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        if self._refresher is not None:
+            await self._refresher.leave()
         await self.aclose()
