@@ -137,7 +137,10 @@ def check_answer(answer: object) -> list[Member]:
     if isinstance(answer, Mapping):
         raise ValueError("the answer is a mapping, not an iterable of hosts")
     if answer is None or not isinstance(answer, Iterable):
-        raise ValueError(f"the answer is {_kind(answer)}, not an iterable of hosts")
+        raise ValueError(
+            f"the answer is {_short(answer)} ({type(answer).__name__}), "
+            "not an iterable of hosts"
+        )
     members: dict[str, Member] = {}
     for index, item in enumerate(answer):
         if isinstance(item, Member):
@@ -145,7 +148,10 @@ def check_answer(answer: object) -> list[Member]:
         elif isinstance(item, str):
             member = Member(item)
         else:
-            raise ValueError(f"item {index} is {_kind(item)}, not a host string")
+            raise ValueError(
+                f"item {index} is {_short(item)} ({type(item).__name__}), "
+                "not a host string"
+            )
         if not isinstance(member.host, str):
             raise ValueError(f"item {index} has a host that is not a str")
         try:
@@ -154,10 +160,6 @@ def check_answer(answer: object) -> list[Member]:
             raise ValueError(f"item {index}: {exc}") from None
         members.setdefault(member.host, member)
     return list(members.values())
-
-
-def _kind(value: object) -> str:
-    return "None" if value is None else f"a {type(value).__name__}"
 
 
 def _short(value: object) -> str:
@@ -282,7 +284,9 @@ class Discovery:
             self.failed(exc, len(members))
             return None
         if not found and not self.allow_empty:
-            self.failed("the answer was empty (allow_empty=True to accept it)", 0)
+            self.failed(
+                "the answer was empty (allow_empty=True to accept it)", len(members)
+            )
             return None
         new = {member.host: member for member in found}
         current = set(members)

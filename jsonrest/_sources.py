@@ -10,6 +10,7 @@ awaitable twin runs in a worker thread.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import ipaddress
 import socket
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._concurrency import async_running_loop
 from ._discovery import Member
 from ._hosts import parse_host
 from ._request import prepare
@@ -108,7 +110,13 @@ class SRV(Source):
         A target of "." says the service is not offered there: skipped.
         """
         found: dict[str, Member] = {}
-        for record in records:
+        # Records come as a set: in order of priority, then weight (heaviest
+        # first), then target, so that members keep a stable order.
+        ordered = sorted(
+            records,
+            key=lambda r: (r.priority, -r.weight, r.target.to_text(), r.port),
+        )
+        for record in ordered:
             target = record.target.to_text(omit_final_dot=True)
             if not target or target == ".":
                 continue
@@ -239,7 +247,7 @@ def describe(source: object) -> str:
     """How a source is named in logs and stats."""
     if isinstance(source, Source):
         return repr(source)
-    name = getattr(source, "__qualname__", None) or type(source).__name__
+    name = getattr(source, "__name__", None) or type(source).__name__
     return f"{name}()"
 
 
@@ -275,9 +283,18 @@ async def async_lookup_srv(source: SRV, timeout: float) -> list[Member]:
     (on asyncio or trio)."""
     resolvers = _dnspython("resolver")
     resolver = source.resolver(_dnspython("asyncresolver"))
+    # Named each time: dnspython would keep the first event loop library it
+    # saw for every later call, asyncio or trio.
+    loop = async_running_loop()
+    library = "asyncio" if isinstance(loop, asyncio.AbstractEventLoop) else "trio"
+    backend = _dnspython("asyncbackend").get_backend(library)
     try:
         answer = await resolver.resolve(
-            source.name, "SRV", lifetime=source.timeout or timeout, search=False
+            source.name,
+            "SRV",
+            lifetime=source.timeout or timeout,
+            search=False,
+            backend=backend,
         )
     except (resolvers.NXDOMAIN, resolvers.NoAnswer):
         return []

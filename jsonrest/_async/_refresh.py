@@ -63,9 +63,11 @@ class AsyncRefresher:
         empty = not self.cluster.health.hosts
         if _refreshing.get():
             return False
-        if self.background.ensure(self._step) and not empty:
+        first = not discovery.refreshes  # this call is the start: ask first
+        if self.background.ensure(self._step) and not (first or empty):
             return False
-        if not (discovery.needed(empty) or (empty and discovery.running)):
+        waits = first or (empty and discovery.running)
+        if not (waits or discovery.needed(empty)):
             return False
         await self.refresh(self._needed)
         return True
