@@ -6,6 +6,7 @@ list, a name resolved by the system) under traffic, losing nothing."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import socket
 import ssl
@@ -25,7 +26,7 @@ from tests.servers import ClosedPort, JSONServer
 
 pytest.importorskip("dns", reason="the SRV tests need dnspython (jsonrest[dns])")
 
-from tests.dnsserver import DNSServer  # noqa: E402 (needs dnspython)
+from tests.dnsserver import DNSServer  # after the skip: needs dnspython
 
 NAME_ONLY_CERT = Path(__file__).parent.parent / "localhost-name-only.pem"
 SERVICE = "_http._tcp.search.jsonrest.test."
@@ -162,7 +163,8 @@ def test_membership_follows_a_callable_under_traffic(
     assert received(five) == dict.fromkeys(traffic.sent, 1)
     assert stats is not None
     assert stats["failures"] == 0
-    assert stats["added"] == 6 and stats["removed"] == 4
+    assert stats["added"] == 6
+    assert stats["removed"] == 4
 
 
 def test_hosts_given_are_kept_until_the_first_answer(
@@ -232,7 +234,7 @@ def test_failed_discovery_keeps_members_and_warns_once(
     assert stats["failures"] >= len(answers) - 1
     assert "None" in stats["error"]
     assert warnings(caplog) == [
-        f"discovery from source() failed, keeping its 2 member(s): "
+        "discovery from source() failed, keeping its 2 member(s): "
         "RuntimeError: registry down"
     ]
     debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
@@ -306,7 +308,7 @@ def test_a_host_failure_brings_a_refresh_early_but_rate_limited(
     # Early refreshes came (refresh is 60 s), at most one per min_refresh.
     early = asked[1:]
     assert 2 <= len(early) <= 4
-    gaps = [later - before for before, later in zip(asked, asked[1:], strict=False)]
+    gaps = [later - before for before, later in itertools.pairwise(asked)]
     assert all(gap >= 0.29 for gap in gaps)
 
 
@@ -340,7 +342,8 @@ def test_sniffing_follows_the_cluster_member_list(
         wait_for(lambda: (resources.discovery_stats() or {})["failures"] > 0)
         assert list(resources) == urls[1:4]
     sniffs = [r for r in five[0].requests if r[1] == "/v3/cluster/member/list"]
-    assert sniffs and all(method == "POST" for method, _ in sniffs)
+    assert sniffs
+    assert all(method == "POST" for method, _ in sniffs)
 
 
 # DNS: SRV records from a real DNS server on 127.0.0.1 ------------------------
@@ -477,7 +480,8 @@ def test_dns_resolves_a_name_and_keeps_it(five: list[JSONServer]) -> None:
     with Resources(discover=source) as resources:
         assert list(resources) == [f"http://127.0.0.1:{port}"]
         member = resources.member(f"http://127.0.0.1:{port}")
-        assert member is not None and member.name == "localhost"
+        assert member is not None
+        assert member.name == "localhost"
         echo = (resources.unicast("GET", "/echo"))()
         # Sent to the address, under the name.
         assert echo["headers"]["host"] == f"localhost:{port}"
