@@ -201,3 +201,26 @@ async def test_the_pytest_fixture_in_async_tests(
         assert await one.delete("/ping") == "pong"
     cluster[HOSTS[2]].assert_received("DELETE", "/ping", times=1)
     assert cluster.received() == {HOSTS[0]: 0, HOSTS[1]: 0, HOSTS[2]: 2}
+
+
+def test_discovery_follows_hosts_added_and_removed() -> None:
+    with MockCluster(HOSTS[:2]) as cluster:
+        for fake in cluster:
+            fake.route("GET", "/_search", json={"hits": []})
+        with jsonrest.Resources(
+            discover=lambda: cluster.hosts, refresh=0.05, min_refresh=0.01
+        ) as search:
+            assert list(search) == HOSTS[:2]
+            cluster.add("search-4:9200").route("GET", "/_search", json={"hits": [1]})
+            gone = cluster.remove(HOSTS[0])
+            deadline = time.monotonic() + 3
+            while set(search) != {HOSTS[1], "search-4:9200"}:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            sent = len(gone.requests)
+            for _ in range(8):
+                assert search.unicast("GET", "/_search").status == 200
+        assert len(gone.requests) == sent
+        assert cluster["search-4:9200"].received("GET", "/_search")
+        with pytest.raises(KeyError):
+            cluster.remove(HOSTS[0])
