@@ -5,7 +5,8 @@ from __future__ import annotations
 import nox
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
-TEST_DEPS = ["pytest", "respx", "trio", "hypothesis"]
+# dnspython: jsonrest[dns], and the real DNS server of the discovery tests.
+TEST_DEPS = ["pytest", "respx", "trio", "hypothesis", "dnspython"]
 
 nox.options.sessions = ["lint", "typing", "unasync", "tests"]
 
