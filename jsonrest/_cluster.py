@@ -140,16 +140,11 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
 
         With `discover`, the next accepted answer decides whether it stays.
         """
-        self._add(host)
-
-    def _add(self, host: str, name: str | None = None) -> None:
         self._check_open()
         if self.health.get(host) is not None:
             return
         resource = self._make_resource(host, self.resource_options)
         resource.tls = self._tls
-        if name is not None:
-            resource.server_name = name
         # Losing a race with another add leaves this resource unused: its
         # client is made on first use, so there is nothing to close.
         self.health.add(host, resource)
@@ -182,17 +177,21 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
         return None if refresher is None else refresher.discovery.stats()
 
     def _apply(self, change: Change) -> None:
-        """Apply what a discovery answer changed: add, then discard."""
+        """Apply what a discovery answer changed, in one membership update."""
+        added = []
         for member in change.added:
+            if self.health.get(member.host) is not None:
+                continue
+            resource = self._make_resource(member.host, self.resource_options)
+            resource.tls = self._tls
             name = member.name
-            if name is not None and name == _name_of(member.host):
-                name = None  # discovered as a name already: nothing to keep
-            try:
-                self._add(member.host, name)
-            except RuntimeError:  # closed meanwhile
-                return
-        for host in change.removed:
-            self.discard(host)
+            if name is not None and name != _name_of(member.host):
+                resource.server_name = name  # found as an address: keep the name
+            added.append((member.host, resource))
+        try:
+            self.health.update(added, change.removed)
+        except RuntimeError:  # closed meanwhile: the new resources never ran
+            return
 
     # Selection hooks --------------------------------------------------------
 

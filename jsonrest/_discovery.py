@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from ._hosts import parse_host
@@ -126,9 +126,13 @@ def discovery_options(
     return Options(every, least, timeout, bool(allow_empty))
 
 
-def check_answer(answer: object) -> list[Member]:
+def check_answer(answer: object, known: Container[str] = ()) -> list[Member]:
     """The members an answer names, without repeats; `ValueError` saying why
-    it is garbage (then none of it is used)."""
+    it is garbage (then none of it is used).
+
+    Hosts in `known` (members already, so checked before) are not parsed
+    again: a refresh of a large cluster checks only what is new.
+    """
     if isinstance(answer, (str, bytes, bytearray)):
         raise ValueError(
             f"the answer is one {type(answer).__name__} ({_short(answer)}), "
@@ -154,10 +158,11 @@ def check_answer(answer: object) -> list[Member]:
             )
         if not isinstance(member.host, str):
             raise ValueError(f"item {index} has a host that is not a str")
-        try:
-            parse_host(member.host)
-        except ValueError as exc:
-            raise ValueError(f"item {index}: {exc}") from None
+        if member.host not in known:
+            try:
+                parse_host(member.host)
+            except ValueError as exc:
+                raise ValueError(f"item {index}: {exc}") from None
         members.setdefault(member.host, member)
     return list(members.values())
 
@@ -275,8 +280,9 @@ class Discovery:
         Returns the change to apply, or None when the answer is refused (it
         is then counted and logged as a failure).
         """
+        current = set(members)
         try:
-            found = check_answer(answer)
+            found = check_answer(answer, current)
         except ValueError as exc:
             self.failed(f"garbage: {exc}", len(members))
             return None
@@ -289,7 +295,6 @@ class Discovery:
             )
             return None
         new = {member.host: member for member in found}
-        current = set(members)
         added = tuple(member for member in found if member.host not in current)
         removed = tuple(host for host in members if host not in new)
         with self.lock:

@@ -126,6 +126,32 @@ class Health:
             self._retired.append(state)
         return state
 
+    def update(
+        self, added: Iterable[tuple[str, Any]], discarded: Iterable[str]
+    ) -> None:
+        """Add `(host, resource)` pairs and discard hosts at once: one copy of
+        the membership for a whole discovery answer, not one per host.
+
+        Hosts already members are left as they are; a discarded host's
+        requests in flight complete, as with `discard`. `RuntimeError` once
+        closed.
+        """
+        with self.lock:
+            if self.closed:
+                raise RuntimeError("closed")
+            states = dict(self._states)
+            for host, resource in added:
+                if host not in states:
+                    states[host] = HostState(host, resource)
+            gone = [states.pop(host) for host in discarded if host in states]
+            for state in gone:
+                state.retired = True
+            self._retired.extend(gone)
+            kept = [host for host in self.hosts if host in states]
+            known = set(kept)
+            self._states = states
+            self.hosts = (*kept, *(host for host in states if host not in known))
+
     @property
     def states(self) -> Mapping[str, HostState]:
         """Every member's state, as a snapshot (do not change it)."""

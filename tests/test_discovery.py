@@ -238,10 +238,9 @@ class RefreshesUnderCalls(RuleBasedStateMachine):
         change = refresh(self.discovery, answer, list(self.health.hosts))
         if change is None:
             return
-        for member in change.added:
-            self.health.add(member.host, object())
-        for host in change.removed:
-            self.health.discard(host)
+        # As the twins apply it: one update of the membership.
+        added = [(member.host, object()) for member in change.added]
+        self.health.update(added, change.removed)
         self.answer = [m.host for m in check_answer(answer)]
         self.closed += self.health.reapable()
 

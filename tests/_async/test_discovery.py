@@ -519,21 +519,6 @@ async def test_dns_with_tls_verifies_the_name_not_the_address() -> None:
             assert echo["headers"]["host"] == f"localhost:{server.port}"
 
 
-@pytest.mark.anyio
-async def test_dns_name_without_addresses_is_an_empty_answer(
-    five: list[JSONServer], caplog: pytest.LogCaptureFixture
-) -> None:
-    # .invalid never resolves (RFC 2606); the system resolver may still
-    # ask its servers, so allow it time.
-    source = jsonrest.dns("no-such-host.invalid:80")
-    async with AsyncResources(
-        [five[0].host], discover=source, discover_timeout=10
-    ) as resources:
-        assert list(resources) == [five[0].host]
-    assert len(warnings(caplog)) == 1
-    assert "empty" in warnings(caplog)[0] or "gaierror" in warnings(caplog)[0]
-
-
 # Lifetime ---------------------------------------------------------------------
 
 
