@@ -53,8 +53,7 @@ class Member:
                 f"--advertise-client-urls={self.client}",
                 f"--listen-peer-urls={self.peer}",
                 f"--initial-advertise-peer-urls={self.peer}",
-                "--initial-cluster="
-                + ",".join(f"{m.name}={m.peer}" for m in cluster),
+                "--initial-cluster=" + ",".join(f"{m.name}={m.peer}" for m in cluster),
                 f"--initial-cluster-state={state}",
                 "--initial-cluster-token=jsonrest-test",
                 "--heartbeat-interval=50",
