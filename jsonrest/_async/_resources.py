@@ -36,15 +36,16 @@ class AsyncResources(ResourcesBase[AsyncResource]):
     (`timeout`, `limit` per host, `headers`, httpx client keywords).
 
     Discovery: `discover` (`jsonrest.dns(...)`, `jsonrest.srv(...)`,
-    `jsonrest.sniff(...)`, or a callable, sync or async, returning host
-    strings) is asked on entering `async with` (or by the first call), then
-    every `refresh` seconds (default 30) in a task the `async with` owns, and
-    early after a host is marked down, at most once per `min_refresh`
-    seconds (default 1); each answer within `discover_timeout` seconds
-    (default 5). The members then are exactly the hosts it named; a failed
-    or empty answer keeps them (an empty one empties the cluster only with
-    `allow_empty=True`). Outside `async with`, a call that finds a refresh
-    due makes it first. See docs/discovery.md.
+    `jsonrest.sniff(...)`, or a callable returning host strings) is asked on
+    entering the context manager (or by the first call), then every
+    `refresh` seconds (default 30) in the background, and early after a host
+    is marked down, at most once per `min_refresh` seconds (default 1); each
+    answer within `discover_timeout` seconds (default 5). The members then
+    are exactly the hosts it named; a failed or empty answer keeps them (an
+    empty one empties the cluster only with `allow_empty=True`). A call
+    waits for discovery only when the cluster has no member (or, awaited
+    without the context manager, when a refresh is due). docs/discovery.md
+    says where each twin refreshes.
     """
 
     def _make_resource(self, host: str, options: Options) -> AsyncResource:

@@ -4,11 +4,12 @@
 
 The decisions (when, whether the answer will do, what changes) are the
 core `Discovery`'s; this asks the source and applies the change. Refreshes
-run in a task beside the cluster's `with` (`Background`): no
-call waits for one, except a call that finds the cluster without members,
-which refreshes first (rate-limited). Outside an `with` there is no
-task to run them in (trio has none without a nursery), so a call that finds
-a refresh due makes it first.
+run in the background (`Background`: a task in a task group that the
+cluster's context manager opens, since trio has no task without a nursery;
+the blocking twin's is a daemon thread): no call waits for one, except a
+call that finds the cluster without members, which refreshes first
+(rate-limited). An awaitable cluster used without its context manager has
+no task to refresh in, so a call that finds a refresh due makes it first.
 """
 
 from __future__ import annotations
