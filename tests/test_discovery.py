@@ -4,15 +4,20 @@ calls lose nothing (a stateful test on a fake clock)."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
+import threading
+import time
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+import jsonrest
 from jsonrest import Member
 from jsonrest._call import Call
 from jsonrest._discovery import Discovery, check_answer, discovery_options
@@ -311,3 +316,41 @@ RefreshesUnderCalls.TestCase.settings = settings(
     max_examples=150, stateful_step_count=40, deadline=None, derandomize=True
 )
 test_refreshes_under_calls = RefreshesUnderCalls.TestCase
+
+
+# The blocking twin's thread -----------------------------------------------------
+
+
+def _discovery_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "jsonrest-discovery"]
+
+
+def _wait(condition: Any, within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "still false"
+        time.sleep(0.01)
+
+
+def test_the_thread_starts_on_first_use_and_stops_on_close() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200))
+    cluster = jsonrest.Resources(
+        discover=lambda: ["a.example:80"], refresh=0.01, transport=transport
+    )
+    assert _discovery_threads() == []  # nothing runs before it is used
+    assert cluster.unicast("GET", "/").status == 200
+    assert len(_discovery_threads()) == 1
+    cluster.close()
+    assert _discovery_threads() == []
+
+
+def test_the_thread_ends_with_a_cluster_dropped_unclosed() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200))
+    cluster = jsonrest.Resources(
+        discover=lambda: ["a.example:80"], refresh=0.01, transport=transport
+    )
+    cluster.unicast("GET", "/")
+    assert len(_discovery_threads()) == 1
+    del cluster
+    gc.collect()
+    _wait(lambda: _discovery_threads() == [])
