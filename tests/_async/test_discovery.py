@@ -274,20 +274,21 @@ async def test_slow_discovery_blocks_no_call(
 
     start = time.monotonic()
     async with AsyncResources(
-        [five[0].host], discover=slow, refresh=0.05, discover_timeout=0.2
+        [five[0].host], discover=slow, refresh=0.05, discover_timeout=0.5
     ) as resources:
-        assert time.monotonic() - start < 1.5  # the first answer is awaited no longer
+        assert time.monotonic() - start < 2.0  # the first answer is awaited no longer
         await resources.unicast("GET", "/echo")  # the client made, warm
-        for _ in range(20):
+        for _ in range(40):  # 1.2 s at least: a second refresh fails meanwhile
             begun = time.monotonic()
             assert (await resources.unicast("GET", "/echo")).host == five[0].host
-            assert time.monotonic() - begun < 0.15
-            await async_sleep(0.02)
+            # A call waiting on discovery would take the timeout (0.5 s) at least.
+            assert time.monotonic() - begun < 0.4
+            await async_sleep(0.03)
         stats = resources.discovery_stats()
     assert time.monotonic() - start < 4.0  # closing waits for no slow source
     assert stats is not None
     assert stats["failures"] >= 2
-    assert "no answer within 0.2 s" in stats["error"]
+    assert "no answer within 0.5 s" in stats["error"]
     assert len(warnings(caplog)) == 1
 
 
@@ -532,7 +533,8 @@ async def test_closing_leaves_no_task_or_thread(five: list[JSONServer]) -> None:
             await resources.unicast("GET", "/echo")
             await async_sleep(0.05)
         assert resources.discovery_stats() is not None
-    await wait_for(lambda: async_threads() == before)
+    # (<=: threads of slow sources in earlier tests may end meanwhile.)
+    await wait_for(lambda: async_threads() <= before)
     # A closed cluster stops discovering.
     refreshes = (resources.discovery_stats() or {})["refreshes"]
     await async_sleep(0.1)
