@@ -272,11 +272,17 @@ class Call(_Plan):
                 "%s failed on %s (%s), failing over to %s",
                 self.what,
                 self.tried[-1],
-                self.errors[-1],
+                self._short(self.errors[-1]),
                 host,
             )
         self.tried.append(host)
         return self._begin(state)
+
+    def _short(self, error: Error) -> str:
+        # Each error names the request; a message about the call names it once.
+        text = str(error)
+        prefix = f"{self.what}: "
+        return text[len(prefix) :] if text.startswith(prefix) else text
 
     def _give_up(self, reason: NoHostAvailable | None) -> None:
         self._done = True
@@ -354,8 +360,8 @@ class Call(_Plan):
         if len(self.errors) == 1:
             message = str(last)
         else:
-            pairs = zip(self.tried, self.errors, strict=False)
-            detail = "; ".join(f"{host}: {error}" for host, error in pairs)
+            # Each error names its host.
+            detail = "; ".join(self._short(error) for error in self.errors)
             message = f"{self.what} failed on {len(self.tried)} hosts ({detail})"
         kind = Timeout if isinstance(last, Timeout) else TransportError
         error = kind(message, host=self.tried[-1], hosts=self.tried, errors=self.errors)

@@ -11,10 +11,10 @@
             cluster["search-2:9200"].assert_received("GET", "/_search", times=1)
 
 Nothing touches the network: every request to a fake host is answered by
-respx (install it: `pip install jsonrest[testing]`). It works the same for the
-blocking and the awaitable classes, on asyncio and trio. The pytest plugin
-that ships with jsonrest provides the `jsonrest_cluster` fixture, a factory of
-MockClusters.
+respx (install it with `pip install "jsonrest[testing]"`). It works the same
+for the blocking and the awaitable classes, on asyncio and trio. The pytest
+plugin that ships with jsonrest provides the `jsonrest_cluster` fixture, a
+`ClusterFactory`.
 """
 
 from __future__ import annotations
@@ -24,15 +24,22 @@ import json as jsonlib
 import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from types import TracebackType
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import anyio
 import httpx
-import respx
+
+try:
+    import respx
+except ImportError as exc:  # pragma: no cover - tested in a subprocess
+    raise ImportError(
+        'jsonrest.testing needs respx: pip install "jsonrest[testing]"',
+        name=exc.name,
+    ) from exc
 
 from ._hosts import parse_host
 
-__all__ = ["FakeHost", "MockCluster"]
+__all__ = ["ClusterFactory", "FakeHost", "MockCluster"]
 
 Handler = Callable[[httpx.Request], httpx.Response]
 # What a fake host gives respx: a response, or in an async call (`slow(delay)`)
@@ -291,3 +298,23 @@ class MockCluster:
     ) -> None:
         if self._own:
             self.router.__exit__(exc_type, exc, traceback)
+
+
+class ClusterFactory(Protocol):
+    """The type of the `jsonrest_cluster` pytest fixture: call it with host
+    strings to get a `MockCluster` on the test's respx router.
+
+    ```python
+    from jsonrest.testing import ClusterFactory
+
+    def test_users(jsonrest_cluster: ClusterFactory) -> None:
+        cluster = jsonrest_cluster(["kv-1:8080", "kv-2:8080"])
+    ```
+
+    Every cluster made in one test shares that router, which is active for
+    the whole test and checks nothing at its end (`assert_all_called=False`).
+    """
+
+    def __call__(self, hosts: Iterable[str], /) -> MockCluster:
+        """A `MockCluster` of `hosts` on the test's router."""
+        ...

@@ -1,4 +1,4 @@
-"""Every Python example in README.md and docs/*.md runs.
+"""Every Python example in README.md and docs/*.md runs, and so does the demo.
 
 The convention, so examples read as real code and still run without servers:
 
@@ -20,7 +20,12 @@ from __future__ import annotations
 
 import inspect
 import logging
+import queue
 import re
+import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -28,6 +33,7 @@ import pytest
 import respx
 
 from jsonrest.testing import MockCluster
+from tests.test_cli import run
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED = {"results.md"}
@@ -97,3 +103,64 @@ def test_example_runs(code: str) -> None:
             call: Callable[..., object] = test
             wanted = inspect.signature(call).parameters
             call(**{name: fixtures[name] for name in wanted})
+
+
+def test_the_demo_runs(capfd: pytest.CaptureFixture[str]) -> None:
+    from demo.__main__ import main
+
+    assert main([]) == 0
+    out = capfd.readouterr().out
+    for part in (
+        "One host: Resource",
+        "Resources",
+        "failing over",
+        "Shards.multicast",
+        "[trio]",
+        "The command line",
+        "2 hosts, 2 ok, 0 failed",
+        "(exit status 0)",
+    ):
+        assert part in out
+    assert "not installed" not in out
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="stops the demo with SIGINT")
+def test_the_cli_against_demo_serve() -> None:
+    """A new user's first session: start the demo cluster, then query it.
+
+    The demo runs as `python -m demo --serve` would, but with the checkout
+    last on sys.path, so that jsonrest is the one under test (installed or not).
+    """
+    code = f"import sys; sys.path.append({str(ROOT)!r}); from demo.__main__ import main"
+    demo = subprocess.Popen(
+        [sys.executable, "-c", f"{code}; sys.exit(main(['--serve']))"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert demo.stdout is not None
+    threading.Thread(
+        target=lambda: [lines.put(line) for line in demo.stdout or ()], daemon=True
+    ).start()
+    try:
+        banner = lines.get(timeout=30)
+        hint = lines.get(timeout=30)
+        assert banner.startswith("demo cluster on ")
+        hosts = banner.split(" on ", 1)[1].split(" (", 1)[0].split()
+        assert len(hosts) == 3
+        assert all(host.startswith("127.0.0.1:") for host in hosts)
+        argv = hint.removeprefix("try: jsonrest ").split()
+        status, out, err = run(*argv)
+        assert (status, err) == (0, "")
+        for host in hosts:
+            assert f"== {host}: 200 OK (" in out
+        assert "3 hosts, 3 ok, 0 failed, slowest 127.0.0.1:" in out
+    finally:
+        demo.send_signal(signal.SIGINT)
+        try:
+            _, stderr = demo.communicate(timeout=30)
+        finally:
+            demo.kill()
+    assert demo.returncode == 0
+    assert "Traceback" not in stderr

@@ -6,8 +6,9 @@ sit in any project that depends on jsonrest[testing].
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Iterable
 
 import anyio
 import httpx
@@ -15,7 +16,7 @@ import pytest
 import respx
 
 import jsonrest
-from jsonrest.testing import MockCluster
+from jsonrest.testing import ClusterFactory, MockCluster
 
 HOSTS = ["search-1:9200", "search-2:9200", "https://search-3:9243"]
 
@@ -89,7 +90,7 @@ async def test_async_shards_multicast() -> None:
 
 
 def test_the_pytest_fixture(
-    jsonrest_cluster: Callable[[Iterable[str]], MockCluster],
+    jsonrest_cluster: ClusterFactory,
 ) -> None:
     cluster = jsonrest_cluster(["kv-1:8080", "kv-2:8080"])
     cluster["kv-1:8080"].route("GET", "/users/7", json={"id": 7})
@@ -191,7 +192,7 @@ def test_sharing_a_router_with_other_mocks(respx_mock: respx.MockRouter) -> None
 
 @pytest.mark.anyio
 async def test_the_pytest_fixture_in_async_tests(
-    jsonrest_cluster: Callable[[Iterable[str]], MockCluster],
+    jsonrest_cluster: ClusterFactory,
 ) -> None:
     cluster = jsonrest_cluster(HOSTS)
     for fake in cluster:
@@ -201,6 +202,34 @@ async def test_the_pytest_fixture_in_async_tests(
         assert await one.delete("/ping") == "pong"
     cluster[HOSTS[2]].assert_received("DELETE", "/ping", times=1)
     assert cluster.received() == {HOSTS[0]: 0, HOSTS[1]: 0, HOSTS[2]: 2}
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import jsonrest.testing",
+        "from jsonrest._pytest_plugin import jsonrest_cluster;"
+        " jsonrest_cluster.__wrapped__().__next__()",
+    ],
+)
+def test_without_respx_it_says_what_to_install(code: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.modules['respx'] = None; {code}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == (
+        'ImportError: jsonrest.testing needs respx: pip install "jsonrest[testing]"'
+    )
+
+
+def test_jsonrest_alone_never_imports_respx() -> None:
+    code = "import sys; sys.modules['respx'] = None; import jsonrest"
+    subprocess.run([sys.executable, "-c", code], timeout=60, check=True)
 
 
 def test_discovery_follows_hosts_added_and_removed() -> None:
