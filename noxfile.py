@@ -29,12 +29,14 @@ import nox
 ROOT = Path(__file__).resolve().parent
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 OLDEST, NEWEST = PYTHONS[0], PYTHONS[-1]
+# dnspython: jsonrest[dns], and the real DNS server of the discovery tests.
 TEST_DEPS = [
     "pytest",
     "pytest-xdist",
     "respx",
     "trio",
     "hypothesis",
+    "dnspython",
     "opentelemetry-sdk",
     "opentelemetry-instrumentation-httpx",
 ]

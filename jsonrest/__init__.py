@@ -7,6 +7,7 @@ Blocking classes have plain names (`Resource`); their awaitable twins carry the
 import logging
 
 from ._async import AsyncLineStream, AsyncResource, AsyncResources, AsyncShards
+from ._discovery import Member
 from ._exceptions import (
     BodyTooLarge,
     BroadcastError,
@@ -18,6 +19,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._response import Response
+from ._sources import dns, sniff, srv
 from ._sync import LineStream, Resource, Resources, Shards
 from ._telemetry import OpenTelemetry
 
@@ -37,6 +39,7 @@ __all__ = [
     "DecodeError",
     "Error",
     "LineStream",
+    "Member",
     "NoHostAvailable",
     "OpenTelemetry",
     "Resource",
@@ -46,4 +49,7 @@ __all__ = [
     "StatusError",
     "Timeout",
     "TransportError",
+    "dns",
+    "sniff",
+    "srv",
 ]

@@ -15,7 +15,9 @@ from typing import Any, Generic, TypeVar
 
 from ._call import Broadcast, Call
 from ._deadline import Deadline
+from ._discovery import Change, Discovery, Member, discovery_options
 from ._health import Health
+from ._hosts import parse_host
 from ._options import (
     DEFAULT,
     Default,
@@ -28,6 +30,7 @@ from ._options import (
 )
 from ._request import Headers, Request, prepare
 from ._selection import choose
+from ._sources import check_source, describe
 from ._telemetry import CallRecord, current, telemetry_setting
 
 __all__ = ["DEFAULT", "ResourcesBase", "SharedTLS"]
@@ -49,6 +52,10 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
         """The workers a broadcast runs on (the twin's kind)."""
         raise NotImplementedError
 
+    def _make_refresher(self, source: Any, discovery: Discovery) -> Any:
+        """What asks `source` and applies its answers (the twin's kind)."""
+        raise NotImplementedError
+
     def __init__(
         self,
         hosts: Iterable[str] = (),
@@ -60,10 +67,24 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
         max_retry_after: float = 60.0,
         max_workers: int = 64,
         telemetry: Any = None,
+        discover: Any = None,
+        refresh: float | None = None,
+        min_refresh: float | None = None,
+        discover_timeout: float | None = None,
+        allow_empty: bool | None = None,
         **options: Any,
     ) -> None:
         if isinstance(hosts, str):
             raise TypeError("hosts must be an iterable of host strings, not one str")
+        if discover is not None:
+            check_source(discover)
+        found = discovery_options(
+            discover,
+            refresh=refresh,
+            min_refresh=min_refresh,
+            discover_timeout=discover_timeout,
+            allow_empty=allow_empty,
+        )
         own = cluster_options(
             retries=retries,
             deadline=deadline,
@@ -88,6 +109,12 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
         self._telemetry = telemetry_setting(telemetry)
         self._tls = SharedTLS(self.resource_options.client)
         self._workers = self._make_workers(own.max_workers)
+        #: Discovery's refresher (None without `discover`).
+        self._refresher: Any = None
+        if found is not None:
+            discovery = Discovery(describe(discover), found)
+            self._refresher = self._make_refresher(discover, discovery)
+            self.health.on_down = self._refresher.host_down
         for host in hosts:
             self.add(host)
 
@@ -113,7 +140,10 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
         return f"{type(self).__name__}({list(self.health.hosts)!r})"
 
     def add(self, host: str) -> None:
-        """Add `host` (no-op if present); `ValueError` if it is not a valid host."""
+        """Add `host` (no-op if present); `ValueError` if it is not a valid host.
+
+        With `discover`, the next accepted answer decides whether it stays.
+        """
         self._check_open()
         if self.health.get(host) is not None:
             return
@@ -131,6 +161,41 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
         the cluster closes.
         """
         self.health.discard(host)
+
+    # Discovery --------------------------------------------------------------
+
+    def member(self, host: str) -> Member | None:
+        """What discovery found for member `host`: its `Member` (the name it
+        was discovered under, an SRV record's priority and weight), or None
+        (no discovery, or a host it did not name)."""
+        refresher = self._refresher
+        return None if refresher is None else refresher.discovery.members.get(host)
+
+    def discovery_stats(self) -> dict[str, Any] | None:
+        """Discovery's record, None without `discover`: its `source`, counts of
+        `refreshes` and `failures`, `failing` (failures in a row now), the
+        last `error`, hosts `added` and `removed` in all and by the last
+        change (`last_added`, `last_removed`), and when the last refresh ended
+        and the next is due (`last_refresh`, `next_refresh`: epoch seconds)."""
+        refresher = self._refresher
+        return None if refresher is None else refresher.discovery.stats()
+
+    def _apply(self, change: Change) -> None:
+        """Apply what a discovery answer changed, in one membership update."""
+        added = []
+        for member in change.added:
+            if self.health.get(member.host) is not None:
+                continue
+            resource = self._make_resource(member.host, self.resource_options)
+            resource.tls = self._tls
+            name = member.name
+            if name is not None and name != _name_of(member.host):
+                resource.server_name = name  # found as an address: keep the name
+            added.append((member.host, resource))
+        try:
+            self.health.update(added, change.removed)
+        except RuntimeError:  # closed meanwhile: the new resources never ran
+            return
 
     # Selection hooks --------------------------------------------------------
 
@@ -247,6 +312,10 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
             given=_given(timeout),
             record=self._record("broadcast", request.method, request.target),
         )
+
+
+def _name_of(host: str) -> str:
+    return parse_host(host).name
 
 
 def _given(timeout: Any) -> Any:

@@ -1,36 +1,52 @@
 """What truly differs between the twins, as hand-written async and sync pairs.
 
 The generated sync twin only renames `AsyncWorkers` to `Workers`, `AsyncGate`
-to `Gate`, `async_cancel_after` to `cancel_after`, `async_shield` to `shield`
-and `async_running_loop` to `running_loop`; the rest is shared code.
+to `Gate`, `async_cancel_after` to `cancel_after`, `async_shield` to `shield`,
+`async_running_loop` to `running_loop`, `AsyncBackground` to `Background`,
+`async_in_thread` to `in_thread`, `async_call_source` to `call_source` and
+`async_check_callable` to `check_callable`; the rest is shared code.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import logging
 import sys
 import threading
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
 import anyio
+import anyio.abc
 import httpx
 
 __all__ = [
+    "AsyncBackground",
     "AsyncGate",
     "AsyncWorkers",
+    "Background",
     "Gate",
     "NoScope",
     "Workers",
+    "async_call_source",
     "async_cancel_after",
+    "async_check_callable",
+    "async_in_thread",
     "async_running_loop",
     "async_shield",
+    "call_source",
     "cancel_after",
+    "check_callable",
+    "in_thread",
     "running_loop",
     "shield",
 ]
+
+log = logging.getLogger("jsonrest")
 
 T = TypeVar("T")
 Outcome = Any  # a call's result, or the Exception it raised
@@ -251,3 +267,229 @@ def async_cancel_after(seconds: float | None) -> anyio.CancelScope | NoScope:
 def cancel_after(seconds: float | None) -> NoScope:
     """Nothing to cancel in a thread: each attempt gets only the time left instead."""
     return NoScope()
+
+
+async def async_in_thread(function: Callable[[], T], timeout: float) -> T:
+    """Run a blocking `function` in a worker thread, without blocking the loop.
+
+    The caller's cancel scope bounds it (`timeout` is for the blocking
+    twin): cancelled, the caller goes on at once and the thread finishes
+    alone.
+    """
+    return await anyio.to_thread.run_sync(function, abandon_on_cancel=True)
+
+
+def in_thread(function: Callable[[], T], timeout: float) -> T:
+    """Run a blocking `function` in a thread of its own, for at most `timeout`
+    seconds: past them `TimeoutError`, and the thread finishes alone."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, function()))
+        except BaseException as exc:
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=run, name="jsonrest-lookup", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not outcome:
+        raise TimeoutError(f"no answer within {timeout:g} s (discover_timeout)")
+    done, value = outcome[0]
+    if not done:
+        raise value
+    result: T = value
+    return result
+
+
+def async_check_callable(source: object) -> None:
+    """An awaitable twin can call any callable source."""
+
+
+def check_callable(source: object) -> None:
+    """`TypeError` for a coroutine function: it needs the awaitable twin."""
+    if inspect.iscoroutinefunction(source) or inspect.iscoroutinefunction(
+        getattr(source, "__call__", None)  # noqa: B004 (an instance's own)
+    ):
+        raise TypeError(
+            "discover is an async function: use AsyncResources, or give "
+            "Resources a blocking one"
+        )
+
+
+async def async_call_source(source: Callable[[], Any], timeout: float) -> Any:
+    """Call a discovery source: a coroutine function is awaited, any other
+    callable runs in a worker thread (it may block), and an awaitable it
+    returns is awaited. The caller's cancel scope bounds it."""
+    if inspect.iscoroutinefunction(source):
+        return await source()
+    result = await async_in_thread(source, timeout)
+    if inspect.isawaitable(result):
+        return await result
+    return result
+
+
+def call_source(source: Callable[[], Any], timeout: float) -> Any:
+    """Call a discovery source in a thread, for at most `timeout` seconds; an
+    awaitable answer is refused (it needs the awaitable twin)."""
+    if inspect.iscoroutinefunction(source):
+        raise TypeError("an async discover source needs AsyncResources")
+    result = in_thread(source, timeout)
+    if inspect.isawaitable(result):
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()  # never to be awaited: say nothing more of it
+        raise TypeError("the discover source returned an awaitable: use AsyncResources")
+    return result
+
+
+Step = Callable[[], Any]  # one round of background work; returns seconds to wait
+
+
+class AsyncBackground:
+    """Runs `step` over and over in a task beside its owner's `async with`.
+
+    `enter` opens a task group in the owner's `__aenter__` (trio has no
+    task without a nursery, so there is none outside an `async with`);
+    between rounds the task sleeps the seconds `step` returned, or until
+    `wake`. `stop` cancels the task (at once, from anywhere in the loop);
+    `leave`, in the owner's `__aexit__`, also waits for it to end and closes
+    the task group. The task never raises into its owner: a round that
+    raises is logged.
+    """
+
+    def __init__(self) -> None:
+        self._group: anyio.abc.TaskGroup | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._wakeup: anyio.Event | None = None
+        self._stopped = False
+
+    def running(self) -> bool:
+        """Whether the task runs."""
+        return self._scope is not None and not self._stopped
+
+    def ensure(self, step: Step) -> bool:
+        """Whether the task runs: it starts only on `enter`."""
+        return self.running()
+
+    async def enter(self, step: Step) -> None:
+        """Start the task in a task group that `leave` closes."""
+        if self._group is not None or self._stopped:
+            return
+        group = anyio.create_task_group()
+        await group.__aenter__()
+        self._group = group
+        await group.start(self._run, step)
+
+    async def _run(
+        self, step: Step, *, task_status: anyio.abc.TaskStatus[None]
+    ) -> None:
+        with anyio.CancelScope() as scope:
+            self._scope = scope
+            task_status.started()
+            while True:
+                self._wakeup = anyio.Event()
+                try:
+                    delay = await step()
+                except Exception:
+                    log.exception("jsonrest background task failed; going on")
+                    delay = 1.0
+                with anyio.move_on_after(delay):
+                    await self._wakeup.wait()
+
+    def wake(self) -> None:
+        """End the current sleep now (call it from the task's event loop)."""
+        wakeup = self._wakeup
+        if wakeup is not None:
+            wakeup.set()
+
+    def stop(self) -> None:
+        """Cancel the task; it never starts again."""
+        self._stopped = True
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def leave(self) -> None:
+        """Stop the task, wait for it to end, and close the task group."""
+        self.stop()
+        group, self._group = self._group, None
+        if group is not None:
+            # Its only task is cancelled: this waits for it to unwind. (No
+            # scope may wrap this: the group's own must be the one exited.)
+            await group.__aexit__(None, None, None)
+
+
+class Background:
+    """Runs `step` over and over in a daemon thread, started on first need.
+
+    Between rounds the thread sleeps the seconds `step` returned, or until
+    `wake`. It holds its owner weakly: an owner dropped without `close`
+    ends it at its next round. `stop` ends it and waits a moment for it
+    (a round blocked in a lookup that cannot be interrupted finishes alone).
+    """
+
+    #: Seconds `stop` waits for the thread to end.
+    JOIN = 5.0
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._wakeup = threading.Event()
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def running(self) -> bool:
+        """Whether the thread runs."""
+        return self._thread is not None and not self._stopped
+
+    def ensure(self, step: Step) -> bool:
+        """Start the thread unless it runs; False once stopped."""
+        if self._thread is not None:
+            return not self._stopped
+        with self._lock:
+            if self._stopped:
+                return False
+            if self._thread is None:
+                method = weakref.WeakMethod(step)
+                self._thread = threading.Thread(
+                    target=self._run,
+                    args=(method,),
+                    name="jsonrest-discovery",
+                    daemon=True,
+                )
+                self._thread.start()
+        return True
+
+    def enter(self, step: Step) -> None:
+        """Start the thread (as `ensure`)."""
+        self.ensure(step)
+
+    def _run(self, method: weakref.WeakMethod[Step]) -> None:
+        while not self._stopped:
+            self._wakeup.clear()
+            step = method()
+            if step is None:
+                return  # its owner is gone
+            try:
+                delay = step()
+            except Exception:
+                log.exception("jsonrest background thread failed; going on")
+                delay = 1.0
+            del step
+            self._wakeup.wait(delay)
+
+    def wake(self) -> None:
+        """End the current sleep now."""
+        self._wakeup.set()
+
+    def stop(self) -> None:
+        """End the thread; it never starts again."""
+        with self._lock:
+            self._stopped = True
+            thread = self._thread
+        self._wakeup.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(self.JOIN)
+
+    def leave(self) -> None:
+        """Stop the thread (as `stop`)."""
+        self.stop()

@@ -80,6 +80,9 @@ class Health:
         self.rng = rng or random.Random()
         self.lock = threading.Lock()
         self.closed = False
+        #: Told the host each time one is marked down (discovery refreshes
+        #: early then); it must not block.
+        self.on_down: Callable[[str], None] | None = None
         # Copied on write, so readers use either without the lock.
         self._states: dict[str, HostState] = {}
         self.hosts: tuple[str, ...] = ()
@@ -122,6 +125,32 @@ class Health:
             self.hosts = tuple(h for h in self.hosts if h != host)
             self._retired.append(state)
         return state
+
+    def update(
+        self, added: Iterable[tuple[str, Any]], discarded: Iterable[str]
+    ) -> None:
+        """Add `(host, resource)` pairs and discard hosts at once: one copy of
+        the membership for a whole discovery answer, not one per host.
+
+        Hosts already members are left as they are; a discarded host's
+        requests in flight complete, as with `discard`. `RuntimeError` once
+        closed.
+        """
+        with self.lock:
+            if self.closed:
+                raise RuntimeError("closed")
+            states = dict(self._states)
+            for host, resource in added:
+                if host not in states:
+                    states[host] = HostState(host, resource)
+            gone = [states.pop(host) for host in discarded if host in states]
+            for state in gone:
+                state.retired = True
+            self._retired.extend(gone)
+            kept = [host for host in self.hosts if host in states]
+            known = set(kept)
+            self._states = states
+            self.hosts = (*kept, *(host for host in states if host not in known))
 
     @property
     def states(self) -> Mapping[str, HostState]:
@@ -218,6 +247,8 @@ class Health:
         log.info(
             "host %s is down for %.1f s (failure %d)", state.host, delay, state.failures
         )
+        if self.on_down is not None:
+            self.on_down(state.host)
         return delay
 
     def avoid(self, host: str | HostState, seconds: float) -> None:

@@ -71,6 +71,9 @@ class ResourceBase(Generic[C]):
         self._loop_end: _LoopEnd | None = None  # closes `_client` as it ends
         #: Makes the TLS context a cluster's hosts share (set by its Resources).
         self.tls: Callable[[], ssl.SSLContext] | None = None
+        #: The name an address was discovered under (set by its Resources):
+        #: requests carry it as the TLS server name and the Host header.
+        self.server_name: str | None = None
         self._lock = threading.Lock()
         self._closed = False
         self._active = 0  # requests inside the client right now
@@ -181,18 +184,36 @@ class ResourceBase(Generic[C]):
 
     def _build(self, client: Any, request: Request, timeout: Any) -> httpx.Request:
         """The httpx request for `request` on this host."""
+        headers: Any = request.headers
+        extensions = None
+        if self.server_name is not None:
+            headers, extensions = self._named(headers)
         try:
             built: httpx.Request = client.build_request(
                 request.method,
                 self.url + request.target,
                 content=request.content,
                 # With OpenTelemetry in use, the current span as `traceparent`.
-                headers=trace_headers(request.headers),
+                headers=trace_headers(headers),
                 timeout=httpx.USE_CLIENT_DEFAULT if timeout is DEFAULT else timeout,
+                extensions=extensions,
             )
         except httpx.InvalidURL as exc:  # too long: the caller's path or params
             raise ValueError(f"invalid request URL: {exc}") from exc
         return built
+
+    def _named(self, headers: Any) -> tuple[httpx.Headers, dict[str, Any]]:
+        """Headers and extensions that send a request to an address under the
+        name it was discovered by: the `Host` header (unless the caller set
+        one) and the TLS server name, which the certificate is checked
+        against."""
+        name = str(self.server_name)
+        port = self._origin[2]
+        named = httpx.Headers(headers)
+        if "host" not in named:
+            named["host"] = name if port is None else f"{name}:{port}"
+        extensions = {"sni_hostname": name} if self._origin[0] == "https" else {}
+        return named, extensions
 
     def _ended(self) -> C | None:
         """Count a request's end; return the client to close now if the

@@ -16,7 +16,7 @@ from ._options import Default
 from ._placement import Placement
 from ._request import IDEMPOTENT
 
-__all__ = ["ShardsBase", "log"]
+__all__ = ["ShardsBase", "check_options", "log"]
 
 log = logging.getLogger("jsonrest")
 
@@ -112,6 +112,21 @@ class ShardsBase(Mapping[Hashable, frozenset[str]], Generic[RS]):
             idempotent=idempotent,
             deadline=limit,
             record=resources._record("multicast", method, path),
+        )
+
+
+#: Options of a Resources that a Shards does not take: its hosts are those its
+#: placement names, so no source may change them.
+DISCOVERY = ("discover", "refresh", "min_refresh", "discover_timeout", "allow_empty")
+
+
+def check_options(kind: str, options: Mapping[str, Any]) -> None:
+    """`TypeError` for a discovery option given to a Shards."""
+    named = [name for name in DISCOVERY if name in options]
+    if named:
+        raise TypeError(
+            f"{kind} does not take {', '.join(named)}: its hosts are those its "
+            "placement names (discovery is for Resources)"
         )
 
 

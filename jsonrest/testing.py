@@ -244,6 +244,7 @@ class MockCluster:
             router if router is not None else respx.mock(assert_all_called=False)
         )
         self._hosts: dict[str, FakeHost] = {}
+        self._removed: list[FakeHost] = []  # still routed, refusing
         for host in hosts:
             self.add(host)
 
@@ -260,9 +261,18 @@ class MockCluster:
         self._hosts[host] = fake
         return fake
 
+    def remove(self, host: str) -> FakeHost:
+        """Take a fake host out of the cluster, as a stopped server: it leaves
+        `hosts` and refuses every connection from then on (`KeyError` if it
+        is no host of the cluster). With `add`, tests can change the members
+        that a discovery source such as `lambda: cluster.hosts` answers."""
+        fake = self._hosts.pop(host)
+        self._removed.append(fake)
+        return fake.down()
+
     @property
     def hosts(self) -> list[str]:
-        """The fake hosts' strings, in order."""
+        """The fake hosts' strings, in order (removed ones left out)."""
         return list(self._hosts)
 
     def __getitem__(self, host: str) -> FakeHost:

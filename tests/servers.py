@@ -159,6 +159,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, b"{not json", "application/json")
         elif route == "big":
             self._reply(200, b"x" * int(parts[1]), "text/plain")
+        elif url.path == "/v3/cluster/member/list" and owner.members is not None:
+            # etcd's member list, as etcd's JSON gateway answers it.
+            members = [
+                {"ID": str(index + 1), "name": f"m{index}", "clientURLs": [url]}
+                for index, url in enumerate(owner.members)
+            ]
+            self._json(200, {"header": {"member_id": "1"}, "members": members})
         elif route == "redirect":
             # /redirect?to=<url>[&status=<code>][&cookie=<name=value>]
             extra = {"Location": query["to"][0]}
@@ -229,8 +236,9 @@ class JSONServer:
     over, for at most `MAX_STREAM` seconds or until the client goes away,
     counted in `hangups`), `/drop` (reads the request,
     then closes without a reply), `/redirect?to=<url>[&status=<code>]
-    [&cookie=<name=value>]`. With `tls` (a server-side SSLContext) it speaks
-    HTTPS.
+    [&cookie=<name=value>]`, and `/v3/cluster/member/list` (etcd's member
+    list: each of `members`, client URLs, once it is set). With `tls` (a
+    server-side SSLContext) it speaks HTTPS.
     """
 
     def __init__(self, delay: float = 0.0, tls: ssl.SSLContext | None = None) -> None:
@@ -241,6 +249,8 @@ class JSONServer:
         self.active = 0  # requests being handled right now
         self.peak = 0  # the most handled at once
         self.hangups = 0  # `/lines` streams the client left before their end
+        #: The client URLs `/v3/cluster/member/list` answers (None: no route).
+        self.members: list[str] | None = None
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._server = _HTTPServer((LOCALHOST, 0), _Handler)

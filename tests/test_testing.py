@@ -230,3 +230,26 @@ def test_without_respx_it_says_what_to_install(code: str) -> None:
 def test_jsonrest_alone_never_imports_respx() -> None:
     code = "import sys; sys.modules['respx'] = None; import jsonrest"
     subprocess.run([sys.executable, "-c", code], timeout=60, check=True)
+
+
+def test_discovery_follows_hosts_added_and_removed() -> None:
+    with MockCluster(HOSTS[:2]) as cluster:
+        for fake in cluster:
+            fake.route("GET", "/_search", json={"hits": []})
+        with jsonrest.Resources(
+            discover=lambda: cluster.hosts, refresh=0.05, min_refresh=0.01
+        ) as search:
+            assert list(search) == HOSTS[:2]
+            cluster.add("search-4:9200").route("GET", "/_search", json={"hits": [1]})
+            gone = cluster.remove(HOSTS[0])
+            deadline = time.monotonic() + 3
+            while set(search) != {HOSTS[1], "search-4:9200"}:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            sent = len(gone.requests)
+            for _ in range(8):
+                assert search.unicast("GET", "/_search").status == 200
+        assert len(gone.requests) == sent
+        assert cluster["search-4:9200"].received("GET", "/_search")
+        with pytest.raises(KeyError):
+            cluster.remove(HOSTS[0])

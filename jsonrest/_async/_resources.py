@@ -11,10 +11,12 @@ from typing import Any
 from .._call import Attempt, Broadcast, Call
 from .._cluster import ResourcesBase
 from .._concurrency import AsyncWorkers, async_cancel_after
+from .._discovery import Discovery
 from .._exceptions import Error
 from .._options import DEFAULT, Default, Options
 from .._request import Headers
 from .._response import Response
+from ._refresh import AsyncRefresher
 from ._resource import AsyncResource
 
 __all__ = ["AsyncResources"]
@@ -34,6 +36,18 @@ class AsyncResources(ResourcesBase[AsyncResource]):
     global providers, once configured; False: none; or
     `jsonrest.OpenTelemetry(...)`); the rest go to every `AsyncResource`
     (`timeout`, `limit` per host, `headers`, httpx client keywords).
+
+    Discovery: `discover` (`jsonrest.dns(...)`, `jsonrest.srv(...)`,
+    `jsonrest.sniff(...)`, or a callable returning host strings) is asked on
+    entering the context manager (or by the first call), then every
+    `refresh` seconds (default 30) in the background, and early after a host
+    is marked down, at most once per `min_refresh` seconds (default 1); each
+    answer within `discover_timeout` seconds (default 5). The members then
+    are exactly the hosts it named; a failed or empty answer keeps them (an
+    empty one empties the cluster only with `allow_empty=True`). A call
+    waits for discovery only when the cluster has no member (or, awaited
+    without the context manager, when a refresh is due). docs/discovery.md
+    says where each twin refreshes.
     """
 
     def _make_resource(self, host: str, options: Options) -> AsyncResource:
@@ -41,6 +55,9 @@ class AsyncResources(ResourcesBase[AsyncResource]):
 
     def _make_workers(self, max_workers: int) -> AsyncWorkers:
         return AsyncWorkers(max_workers)
+
+    def _make_refresher(self, source: Any, discovery: Discovery) -> AsyncRefresher:
+        return AsyncRefresher(self, source, discovery)
 
     async def unicast(
         self,
@@ -67,11 +84,11 @@ class AsyncResources(ResourcesBase[AsyncResource]):
         host tried, `Timeout` past the deadline, `NoHostAvailable` when no host
         may be chosen.
         """
-        call = self._call(
-            idempotent,
-            timeout,
-            *(method, path, json, content, params, headers, hosts, deadline),
-        )
+        start = (method, path, json, content, params, headers, hosts, deadline)
+        call = self._call(idempotent, timeout, *start)
+        refresher = self._refresher
+        if refresher is not None and await refresher.follow() and hosts is None:
+            call = self._call(idempotent, timeout, *start)  # the members changed
         await self._reap()
         with call.record:
             with async_cancel_after(call.time_left()) as scope:
@@ -102,9 +119,11 @@ class AsyncResources(ResourcesBase[AsyncResource]):
         response that did arrive. A host discarded before its request starts
         is skipped. Its wall time is that of the slowest host.
         """
-        plan = self._broadcast(
-            timeout, method, path, json, content, params, headers, hosts, deadline
-        )
+        start = (method, path, json, content, params, headers, hosts, deadline)
+        plan = self._broadcast(timeout, *start)
+        refresher = self._refresher
+        if refresher is not None and await refresher.follow() and hosts is None:
+            plan = self._broadcast(timeout, *start)  # the members changed
         await self._reap()
         calls = [partial(self._broadcast_one, plan, host) for host in plan.hosts]
         with plan.record:
@@ -150,12 +169,18 @@ class AsyncResources(ResourcesBase[AsyncResource]):
     # Lifetime ---------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Close every pool and worker; later calls raise `RuntimeError`."""
+        """Close every pool and worker, and stop discovery; later calls raise
+        `RuntimeError`."""
+        if self._refresher is not None:
+            self._refresher.stop()
         for state in self.health.close():
             await state.resource.aclose()
         self._workers.close()
 
     async def __aenter__(self) -> AsyncResources:
+        if self._refresher is not None:
+            # The first answer before the body, then refreshes beside it.
+            await self._refresher.start()
         return self
 
     async def __aexit__(
@@ -164,4 +189,6 @@ class AsyncResources(ResourcesBase[AsyncResource]):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        if self._refresher is not None:
+            await self._refresher.leave()
         await self.aclose()

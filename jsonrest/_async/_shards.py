@@ -10,7 +10,7 @@ from .._exceptions import BroadcastError
 from .._options import DEFAULT, Default
 from .._placement import Placement
 from .._response import Response
-from .._shards_base import ShardsBase, log
+from .._shards_base import ShardsBase, check_options, log
 from ._resources import AsyncResources
 
 __all__ = ["AsyncShards"]
@@ -31,6 +31,7 @@ class AsyncShards(ShardsBase[AsyncResources]):
         multimap: Mapping[str, Iterable[Hashable]] | None = None,
         **options: Any,
     ) -> None:
+        check_options(type(self).__name__, options)
         self.placement = Placement(items, multimap)
         self.resources = AsyncResources(self.placement.hosts, **options)
 

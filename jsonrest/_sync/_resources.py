@@ -13,10 +13,12 @@ from typing import Any
 from .._call import Attempt, Broadcast, Call
 from .._cluster import ResourcesBase
 from .._concurrency import Workers, cancel_after
+from .._discovery import Discovery
 from .._exceptions import Error
 from .._options import DEFAULT, Default, Options
 from .._request import Headers
 from .._response import Response
+from ._refresh import Refresher
 from ._resource import Resource
 
 __all__ = ["Resources"]
@@ -36,6 +38,18 @@ class Resources(ResourcesBase[Resource]):
     global providers, once configured; False: none; or
     `jsonrest.OpenTelemetry(...)`); the rest go to every `Resource`
     (`timeout`, `limit` per host, `headers`, httpx client keywords).
+
+    Discovery: `discover` (`jsonrest.dns(...)`, `jsonrest.srv(...)`,
+    `jsonrest.sniff(...)`, or a callable returning host strings) is asked on
+    entering the context manager (or by the first call), then every
+    `refresh` seconds (default 30) in the background, and early after a host
+    is marked down, at most once per `min_refresh` seconds (default 1); each
+    answer within `discover_timeout` seconds (default 5). The members then
+    are exactly the hosts it named; a failed or empty answer keeps them (an
+    empty one empties the cluster only with `allow_empty=True`). A call
+    waits for discovery only when the cluster has no member (or, awaited
+    without the context manager, when a refresh is due). docs/discovery.md
+    says where each twin refreshes.
     """
 
     def _make_resource(self, host: str, options: Options) -> Resource:
@@ -43,6 +57,9 @@ class Resources(ResourcesBase[Resource]):
 
     def _make_workers(self, max_workers: int) -> Workers:
         return Workers(max_workers)
+
+    def _make_refresher(self, source: Any, discovery: Discovery) -> Refresher:
+        return Refresher(self, source, discovery)
 
     def unicast(
         self,
@@ -69,11 +86,11 @@ class Resources(ResourcesBase[Resource]):
         host tried, `Timeout` past the deadline, `NoHostAvailable` when no host
         may be chosen.
         """
-        call = self._call(
-            idempotent,
-            timeout,
-            *(method, path, json, content, params, headers, hosts, deadline),
-        )
+        start = (method, path, json, content, params, headers, hosts, deadline)
+        call = self._call(idempotent, timeout, *start)
+        refresher = self._refresher
+        if refresher is not None and refresher.follow() and hosts is None:
+            call = self._call(idempotent, timeout, *start)  # the members changed
         self._reap()
         with call.record:
             with cancel_after(call.time_left()) as scope:
@@ -104,9 +121,11 @@ class Resources(ResourcesBase[Resource]):
         response that did arrive. A host discarded before its request starts
         is skipped. Its wall time is that of the slowest host.
         """
-        plan = self._broadcast(
-            timeout, method, path, json, content, params, headers, hosts, deadline
-        )
+        start = (method, path, json, content, params, headers, hosts, deadline)
+        plan = self._broadcast(timeout, *start)
+        refresher = self._refresher
+        if refresher is not None and refresher.follow() and hosts is None:
+            plan = self._broadcast(timeout, *start)  # the members changed
         self._reap()
         calls = [partial(self._broadcast_one, plan, host) for host in plan.hosts]
         with plan.record:
@@ -152,12 +171,18 @@ class Resources(ResourcesBase[Resource]):
     # Lifetime ---------------------------------------------------------------
 
     def close(self) -> None:
-        """Close every pool and worker; later calls raise `RuntimeError`."""
+        """Close every pool and worker, and stop discovery; later calls raise
+        `RuntimeError`."""
+        if self._refresher is not None:
+            self._refresher.stop()
         for state in self.health.close():
             state.resource.close()
         self._workers.close()
 
     def __enter__(self) -> Resources:
+        if self._refresher is not None:
+            # The first answer before the body, then refreshes beside it.
+            self._refresher.start()
         return self
 
     def __exit__(
@@ -166,4 +191,6 @@ class Resources(ResourcesBase[Resource]):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        if self._refresher is not None:
+            self._refresher.leave()
         self.close()

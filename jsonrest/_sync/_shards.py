@@ -12,7 +12,7 @@ from .._exceptions import BroadcastError
 from .._options import DEFAULT, Default
 from .._placement import Placement
 from .._response import Response
-from .._shards_base import ShardsBase, log
+from .._shards_base import ShardsBase, check_options, log
 from ._resources import Resources
 
 __all__ = ["Shards"]
@@ -33,6 +33,7 @@ class Shards(ShardsBase[Resources]):
         multimap: Mapping[str, Iterable[Hashable]] | None = None,
         **options: Any,
     ) -> None:
+        check_options(type(self).__name__, options)
         self.placement = Placement(items, multimap)
         self.resources = Resources(self.placement.hosts, **options)
 
