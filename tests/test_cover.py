@@ -126,9 +126,11 @@ def test_ten_thousand_keys_on_a_hundred_hosts_is_fast() -> None:
     choices = [frozenset(rng.sample(range(100), 3)) for _ in range(10_000)]
     priority = dict.fromkeys(range(100), 0)
     minimal_cover(choices, priority, rng=random.Random(1))  # warm-up
-    start = time.perf_counter()
+    # CPU time, not wall time: other processes sharing the cores (parallel
+    # test workers) must not make the cover look slow.
+    start = time.process_time()
     cover = minimal_cover(choices, priority, rng=random.Random(2))
-    assert time.perf_counter() - start < 0.25
+    assert time.process_time() - start < 0.25
     assert_cover(cover, choices)
 
 
@@ -137,9 +139,9 @@ def test_twenty_hosts_are_solved_exactly_and_fast() -> None:
     choices = [frozenset(rng.sample(range(20), 3)) for _ in range(5_000)]
     priority = {h: (h % 2, h) for h in range(20)}
     minimal_cover(choices, priority, rng=random.Random(1))  # warm-up
-    start = time.perf_counter()
+    start = time.process_time()
     cover = minimal_cover(choices, priority, rng=random.Random(2))
-    assert time.perf_counter() - start < 0.25
+    assert time.process_time() - start < 0.25
     assert_cover(cover, choices)
     # No cover is smaller, and none of the same size ranks better.
     masks = {sum(1 << h for h in c) for c in choices}

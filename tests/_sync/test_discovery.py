@@ -303,12 +303,15 @@ def test_a_host_failure_brings_a_refresh_early_but_rate_limited(
         ) as resources:
             assert len(asked) == 1
             start = time.monotonic()
-            while time.monotonic() - start < 1.0:
+            # Until three early refreshes came; bounded, for a stalled machine.
+            while len(asked) < 4 and time.monotonic() - start < 10.0:
                 resources.unicast("GET", "/echo")  # fails over from closed
                 sleep(0.01)
+            elapsed = time.monotonic() - start
     # Early refreshes came (refresh is 60 s), at most one per min_refresh.
     early = asked[1:]
-    assert 2 <= len(early) <= 4
+    assert len(early) >= 3
+    assert len(early) <= elapsed / 0.3 + 1
     gaps = [later - before for before, later in itertools.pairwise(asked)]
     assert all(gap >= 0.29 for gap in gaps)
 
