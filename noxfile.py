@@ -133,8 +133,9 @@ def minimums(session: nox.Session) -> None:
     """The suite with the lowest version of every dependency in pyproject.toml,
     on the oldest Python; then jsonrest.testing with the lowest respx and the
     newest httpx, the pair that breaks when respx's floor is too low."""
-    session.install(".", *TEST_DEPS)
-    session.install(*_minimums())
+    # One resolution, so that test tools tied to a dependency (the
+    # OpenTelemetry SDK to its API) come in the versions that match the floors.
+    session.install(".", *TEST_DEPS, *_minimums())
     session.run("python", "-m", "pip", "list")
     session.run("pytest", *PARALLEL, *session.posargs)
     session.install("--upgrade", "httpx")
