@@ -134,7 +134,12 @@ def test_the_cli_against_demo_serve() -> None:
     The demo runs as `python -m demo --serve` would, but with the checkout
     last on sys.path, so that jsonrest is the one under test (installed or not).
     """
-    code = f"import sys; sys.path.append({str(ROOT)!r}); from demo.__main__ import main"
+    # SIGINT stops it, as Ctrl-C would; a shell that started this run in the
+    # background ignores SIGINT in its children, so the handler is restored.
+    code = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler)"
+        f"; sys.path.append({str(ROOT)!r}); from demo.__main__ import main"
+    )
     demo = subprocess.Popen(
         [sys.executable, "-c", f"{code}; sys.exit(main(['--serve']))"],
         stdout=subprocess.PIPE,
@@ -163,7 +168,9 @@ def test_the_cli_against_demo_serve() -> None:
         demo.send_signal(signal.SIGINT)
         try:
             _, stderr = demo.communicate(timeout=30)
-        finally:
+        except subprocess.TimeoutExpired:
             demo.kill()
+            demo.communicate()  # reaps it and closes its pipes
+            raise
     assert demo.returncode == 0
     assert "Traceback" not in stderr
