@@ -121,9 +121,14 @@ class Workers:
         if not calls:
             return []
         pool = self._executor() if len(calls) > 1 else None
-        futures: list[Future[T]] = (
-            [pool.submit(call) for call in calls[1:]] if pool else []
-        )
+        futures: list[Future[T]] = []
+        if pool is not None:
+            try:
+                futures.extend(pool.submit(call) for call in calls[1:])
+            except RuntimeError as exc:  # close() shut the pool down meanwhile
+                for future in futures:
+                    future.cancel()
+                raise RuntimeError("the worker pool is closed") from exc
         results: list[Outcome] = [None] * len(calls)
         try:
             results[0] = calls[0]()
