@@ -54,7 +54,10 @@ def test_broadcast_runs_in_parallel(slow_servers: list[JSONServer]) -> None:
         start = time.perf_counter()
         responses = resources.broadcast("GET", "/echo", params={"x": 1})
         elapsed = time.perf_counter() - start
-    assert elapsed < 0.6
+    # In turn, the call would take at least the sum of the exchanges (each
+    # holds its host's delay); at once, about the longest one. Compared with
+    # each other, both stretch alike on a loaded machine.
+    assert elapsed < 0.7 * sum(r.elapsed for r in responses)
     assert [r.host for r in responses] == hosts
     assert [r()["host"] for r in responses] == hosts
 
