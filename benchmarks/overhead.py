@@ -108,6 +108,9 @@ def concurrency_one(
     return table, data
 
 
+MOCK_HOSTS = ["h1.test:80", "h2.test:80", "h3.test:80", "h4.test:80"]
+
+
 def _mock_handler(request: httpx.Request) -> httpx.Response:
     from .servers import BODY
 
@@ -124,7 +127,7 @@ def cpu_cost(n: int, count: int) -> tuple[Table, dict[str, Any]]:
         ["client", "µs/request (median)", "spread", "jsonrest's own µs"],
     )
     data: dict[str, Any] = {}
-    hosts = ["h1.test:80", "h2.test:80", "h3.test:80", "h4.test:80"]
+    hosts = MOCK_HOSTS
     url = f"http://{hosts[0]}{PATH}"
     mock = httpx.MockTransport(_mock_handler)
     raw = httpx.Client(transport=mock)
@@ -150,6 +153,7 @@ def cpu_cost(n: int, count: int) -> tuple[Table, dict[str, Any]]:
             [f"sync: {name}", summary.median, summary.spread, "–" if own == 0 else own]
         )
         data[f"sync: {name}"] = own
+        data[f"sync µs: {name}"] = summary.median
 
     async def run_async() -> dict[str, Summary]:
         raw = httpx.AsyncClient(transport=mock)

@@ -19,6 +19,8 @@ OURS_SYNC = "jsonrest.Resources (httpx)"
 OURS_ASYNC = "jsonrest.AsyncResources (httpx)"
 ET_HTTPX = "elastic-transport, httpx node"
 ET_HTTPX_ASYNC = "elastic-transport, httpx async node"
+OURS_FAST = "jsonrest.AsyncResources (httpx-aiohttp)"
+ET_AIOHTTP = "elastic-transport, aiohttp node"
 
 
 def _configs(hosts: list[str]) -> list[et.NodeConfig]:
