@@ -174,7 +174,7 @@ def part_overhead(run: Run, static: StaticCluster) -> None:
     s = run.settings
     hosts = static.hosts
     run.log("part 1: CPU cost with a mock transport")
-    cpu, _ = overhead.cpu_cost(*s.cpu)
+    cpu_table, cpu = overhead.cpu_cost(*s.cpu)
     run.log("part 1: telemetry, off against on")
     tel, _ = telemetry.table(*s.cpu)
     run.log("part 1: concurrency 1")
@@ -185,7 +185,9 @@ def part_overhead(run: Run, static: StaticCluster) -> None:
     aio, a = overhead.async_throughput(hosts, *s.async_, s.tasks, "asyncio")
     run.log("part 1: async clients, trio")
     tri, t = overhead.async_throughput(hosts, *s.async_, s.tasks, "trio")
-    run.sections.append(("1. Per-request overhead", [conc1, cpu, tel, sync, aio, tri]))
+    run.sections.append(
+        ("1. Per-request overhead", [conc1, cpu_table, tel, sync, aio, tri])
+    )
 
     sync_pct = c1["Resource.get vs httpx.Client"]
     run.target(
@@ -229,6 +231,47 @@ def part_overhead(run: Run, static: StaticCluster) -> None:
         hosts=hosts,
         n=_scaled(8000, s),
         tasks=s.tasks,
+    )
+    run.target(
+        "#17: sync Resource.get vs raw httpx.Client.get().json(), concurrency 1: "
+        "at most 0.80× the time",
+        f"{1 + sync_pct / 100:.2f}× the time",
+        1 + sync_pct / 100 <= 0.80,
+        "sync_get",
+        host=hosts[0],
+        n=_scaled(10000, s),
+    )
+    run.target(
+        f"#17: asyncio AsyncResources, {count} hosts, {s.tasks} tasks vs one raw "
+        "httpx.AsyncClient: at least 3×",
+        f"{default:.2f}× ({a['baseline'] * default:,.0f} vs {a['baseline']:,.0f} req/s)",
+        default >= 3,
+        "async_unicast",
+        hosts=hosts,
+        n=_scaled(8000, s),
+        tasks=s.tasks,
+    )
+    trio_default = t[f"jsonrest.AsyncResources, {count} hosts"]
+    run.target(
+        "#17: trio, same: at least 2×",
+        f"{trio_default:.2f}× ({t['baseline'] * trio_default:,.0f} vs "
+        f"{t['baseline']:,.0f} req/s)",
+        trio_default >= 2,
+        "async_unicast",
+        hosts=hosts,
+        n=_scaled(8000, s),
+        tasks=s.tasks,
+        backend="trio",
+    )
+    mock_us = cpu["sync µs: jsonrest.Resources.unicast()() over 4 hosts"]
+    run.target(
+        "#17: CPU per call with no network (MockTransport), sync "
+        "Resources.unicast()() over 4 hosts: at most 60 µs",
+        f"{mock_us:.1f} µs (raw httpx.Client get().json(): "
+        f"{cpu['sync µs: httpx.Client get().json()']:.1f} µs)",
+        mock_us <= 60,
+        "mock_unicast",
+        n=_scaled(20000, s),
     )
     fast = a[f"jsonrest.AsyncResources, {count} hosts, httpx-aiohttp"]
     ceiling = a["httpx.AsyncClient + httpx-aiohttp, 1 host"]
@@ -277,6 +320,30 @@ def part_peers(run: Run, static: StaticCluster) -> None:
         n=_scaled(8000, s),
         tasks=s.tasks,
     )
+    ours = d[f"sync rate: {peers.OURS_SYNC}"]
+    theirs = d["sync rate: elastic-transport, urllib3 node"]
+    run.target(
+        "#17: sync Resources.unicast()() over 4 hosts vs elastic-transport's "
+        "urllib3 node, sequential: at least 1.0×",
+        f"{ours:,.0f} vs {theirs:,.0f} req/s ({ours / theirs:.2f}×)",
+        ours >= theirs,
+        "sync_unicast",
+        hosts=static.hosts,
+        n=_scaled(10000, s),
+    )
+    ours = d[f"async rate: {peers.OURS_FAST}"]
+    theirs = d[f"async rate: {peers.ET_AIOHTTP}"]
+    run.target(
+        f"#17: asyncio AsyncResources with jsonrest[fast] vs elastic-transport's "
+        f"aiohttp node, 4 hosts, {s.tasks} tasks: at least 1.0×",
+        f"{ours:,.0f} vs {theirs:,.0f} req/s ({ours / theirs:.2f}×)",
+        ours >= theirs,
+        "async_unicast",
+        hosts=static.hosts,
+        n=_scaled(20000, s),
+        tasks=s.tasks,
+        fast=True,
+    )
     for mode, name in (("sync", peers.OURS_SYNC), ("async", peers.OURS_ASYNC)):
         row = d[f"{mode} dead: {name}"]
         run.target(
@@ -308,6 +375,18 @@ def part_fanout(run: Run, out: Path) -> None:
                 n=_scaled(60, s),
                 mode=mode,
             )
+        asyncio = series["asyncio"][-1]
+        run.target(
+            f"#17: broadcast to {size} hosts answering in 50 ms, asyncio: "
+            "at most 1.3× of 50 ms",
+            f"{asyncio:.1f} ms ({asyncio / 50:.2f}×); raw httpx fan-out on "
+            f"asyncio: {raw:.1f} ms ({raw / 50:.2f}×)",
+            asyncio / 50 <= 1.3,
+            "broadcast",
+            hosts=slow.hosts[:size],
+            n=_scaled(60, s),
+            mode="asyncio",
+        )
     run.sections.append(("3. Broadcast fan-out", tables))
     sizes = s.fan_sizes
     chart(

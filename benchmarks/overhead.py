@@ -108,6 +108,9 @@ def concurrency_one(
     return table, data
 
 
+MOCK_HOSTS = ["h1.test:80", "h2.test:80", "h3.test:80", "h4.test:80"]
+
+
 def _mock_handler(request: httpx.Request) -> httpx.Response:
     from .servers import BODY
 
@@ -124,7 +127,7 @@ def cpu_cost(n: int, count: int) -> tuple[Table, dict[str, Any]]:
         ["client", "µs/request (median)", "spread", "jsonrest's own µs"],
     )
     data: dict[str, Any] = {}
-    hosts = ["h1.test:80", "h2.test:80", "h3.test:80", "h4.test:80"]
+    hosts = MOCK_HOSTS
     url = f"http://{hosts[0]}{PATH}"
     mock = httpx.MockTransport(_mock_handler)
     raw = httpx.Client(transport=mock)
@@ -150,6 +153,7 @@ def cpu_cost(n: int, count: int) -> tuple[Table, dict[str, Any]]:
             [f"sync: {name}", summary.median, summary.spread, "–" if own == 0 else own]
         )
         data[f"sync: {name}"] = own
+        data[f"sync µs: {name}"] = summary.median
 
     async def run_async() -> dict[str, Summary]:
         raw = httpx.AsyncClient(transport=mock)
@@ -348,6 +352,11 @@ def async_factories(hosts: list[str], backend: str) -> dict[str, Factory]:
     return factories
 
 
+#: This process's CPU µs per request in each round of `measure_async`, by
+#: (backend, client): steadier than req/s when other work shares the cores.
+CPU_US: dict[tuple[str, str], list[float]] = {}
+
+
 def measure_async(
     factories: dict[str, Factory], backend: str, n: int, count: int, tasks: int
 ) -> dict[str, Summary]:
@@ -362,7 +371,11 @@ def measure_async(
                 await throughput(made[name][0], max(n // 5, 50), tasks)
             for i in range(count):
                 for name in names[i % len(names) :] + names[: i % len(names)]:
+                    cpu = time.process_time()
                     values[name].append(await throughput(made[name][0], n, tasks))
+                    CPU_US.setdefault((backend, name), []).append(
+                        (time.process_time() - cpu) / n * 1e6
+                    )
         finally:
             for _, close in made.values():
                 await close()
@@ -378,7 +391,14 @@ def async_throughput(
     table = Table(
         f"Async ({backend}), {tasks} concurrent tasks ({count} rotated rounds of "
         f"{n} requests)",
-        ["client", "req/s (median)", "spread", "µs/request", "vs httpx"],
+        [
+            "client",
+            "req/s (median)",
+            "spread",
+            "µs/request",
+            "vs httpx",
+            "client CPU µs/req",
+        ],
     )
     results = measure_async(async_factories(hosts, backend), backend, n, count, tasks)
     base = results[BASELINE].median
@@ -391,12 +411,15 @@ def async_throughput(
                 summary.spread,
                 1e6 / summary.median,
                 summary.median / base,
+                Summary(CPU_US[backend, name]).median,
             ]
         )
         data[name] = summary.median / base
     table.notes.append(
         "max_in_flight caps the requests let into each host's httpx client at "
         "once (the rest wait in jsonrest, where waiting is cheap); httpx-aiohttp "
-        "is the optional fast transport (`pip install jsonrest[fast]`, asyncio only)."
+        "is the optional fast transport (`pip install jsonrest[fast]`, asyncio only). "
+        "client CPU µs/req: this process's CPU time per request, without the "
+        "server's."
     )
     return table, data

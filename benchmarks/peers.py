@@ -19,6 +19,8 @@ OURS_SYNC = "jsonrest.Resources (httpx)"
 OURS_ASYNC = "jsonrest.AsyncResources (httpx)"
 ET_HTTPX = "elastic-transport, httpx node"
 ET_HTTPX_ASYNC = "elastic-transport, httpx async node"
+OURS_FAST = "jsonrest.AsyncResources (httpx-aiohttp)"
+ET_AIOHTTP = "elastic-transport, aiohttp node"
 
 
 def _configs(hosts: list[str]) -> list[et.NodeConfig]:
@@ -141,7 +143,7 @@ def compare(
     sync_rate = Table(
         f"Sync throughput, 4 healthy hosts, sequential ({count} rotated rounds of "
         f"{n} requests)",
-        ["client", "req/s (median)", "spread", "jsonrest vs this"],
+        ["client", "req/s (median)", "spread", "jsonrest vs this", "client CPU µs/req"],
     )
     dead_table = Table(
         f"With 1 of 4 hosts down (a closed port): {n_dead} requests each, fresh clients",
@@ -158,14 +160,17 @@ def compare(
     data: dict[str, Any] = {}
     healthy: dict[str, list[float]] = {}
     rates: dict[str, list[float]] = {}
+    cpus: dict[str, list[float]] = {}  # this process's CPU µs per request
     made = {name: make() for name, make in _sync_clients(hosts).items()}
     try:
         for name, (call, _) in made.items():
             _sync_latencies(call, max(n // 5, 20))
-            healthy[name], rates[name] = [], []
+            healthy[name], rates[name], cpus[name] = [], [], []
         for order in _rotations(list(made), count):
             for name in order:
+                cpu = time.process_time()
                 lat, _ = _sync_latencies(made[name][0], n)
+                cpus[name].append((time.process_time() - cpu) / n * 1e6)
                 rates[name].append(n / sum(lat))
                 healthy[name] += lat
     finally:
@@ -175,7 +180,13 @@ def compare(
     for name, values in rates.items():
         summary = Summary(values)
         sync_rate.rows.append(
-            [name, summary.median, summary.spread, ours / summary.median]
+            [
+                name,
+                summary.median,
+                summary.spread,
+                ours / summary.median,
+                Summary(cpus[name]).median,
+            ]
         )
         data[f"sync rate: {name}"] = summary.median
     for name, make in _sync_clients([*hosts[:3], dead]).items():
@@ -191,9 +202,16 @@ def compare(
     async_rate = Table(
         f"Async throughput (asyncio), 4 healthy hosts, {tasks} tasks ({count} "
         f"rotated rounds of {n} requests)",
-        ["client", "req/s (median)", "spread", "jsonrest (same library) vs this"],
+        [
+            "client",
+            "req/s (median)",
+            "spread",
+            "jsonrest (same library) vs this",
+            "client CPU µs/req",
+        ],
     )
     arates: dict[str, list[float]] = {}
+    acpus: dict[str, list[float]] = {}
     ahealthy: dict[str, list[float]] = {}
 
     async def run_async() -> None:
@@ -201,10 +219,12 @@ def compare(
         try:
             for name, (call, _) in made.items():
                 await _async_latencies(call, max(n // 5, 50), tasks)
-                arates[name], ahealthy[name] = [], []
+                arates[name], ahealthy[name], acpus[name] = [], [], []
             for order in _rotations(list(made), count):
                 for name in order:
+                    cpu = time.process_time()
                     lat, _, rate = await _async_latencies(made[name][0], n, tasks)
+                    acpus[name].append((time.process_time() - cpu) / n * 1e6)
                     arates[name].append(rate)
                     ahealthy[name] += lat
         finally:
@@ -228,10 +248,18 @@ def compare(
         mine = OURS_ASYNC if "aiohttp" not in name else None
         mine = mine or "jsonrest.AsyncResources (httpx-aiohttp)"
         ratio = Summary(arates[mine]).median / summary.median
-        async_rate.rows.append([name, summary.median, summary.spread, ratio])
+        async_rate.rows.append(
+            [name, summary.median, summary.spread, ratio, Summary(acpus[name]).median]
+        )
         data[f"async rate: {name}"] = summary.median
+    for table in (sync_rate, async_rate):
+        table.notes.append(
+            "client CPU µs/req: this process's CPU time per request (median over "
+            "rounds), without the server's; it moves less than req/s when other "
+            "work competes for the cores."
+        )
     async_rate.notes.append(
-        "The last column compares jsonrest on the same HTTP library: "
+        "The ratio column compares jsonrest on the same HTTP library: "
         "AsyncResources (httpx) with httpx nodes, AsyncResources (httpx-aiohttp) "
         "with the aiohttp node."
     )

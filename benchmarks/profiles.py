@@ -58,8 +58,10 @@ def async_get(host: str, n: int, backend: str) -> None:
     anyio.run(main, backend=backend)
 
 
-def async_unicast(hosts: list[str], n: int, tasks: int, fast: bool = False) -> None:
-    """AsyncResources.unicast with `tasks` concurrent tasks (asyncio)."""
+def async_unicast(
+    hosts: list[str], n: int, tasks: int, fast: bool = False, backend: str = "asyncio"
+) -> None:
+    """AsyncResources.unicast with `tasks` concurrent tasks."""
     from .overhead import _fast, cluster, throughput
 
     async def main() -> None:
@@ -70,7 +72,26 @@ def async_unicast(hosts: list[str], n: int, tasks: int, fast: bool = False) -> N
         finally:
             await close()
 
-    anyio.run(main, backend="asyncio")
+    anyio.run(main, backend=backend)
+
+
+def sync_unicast(hosts: list[str], n: int) -> None:
+    """Sequential Resources.unicast()() over `hosts`."""
+    with jsonrest.Resources(hosts) as cluster:
+        for _ in range(n):
+            cluster.unicast("GET", PATH)()
+
+
+def mock_unicast(n: int) -> None:
+    """Sequential Resources.unicast()() over 4 hosts on httpx.MockTransport."""
+    import httpx
+
+    from .overhead import MOCK_HOSTS, _mock_handler
+
+    mock = httpx.MockTransport(_mock_handler)
+    with jsonrest.Resources(MOCK_HOSTS, transport=mock) as cluster:
+        for _ in range(n):
+            cluster.unicast("GET", PATH)()
 
 
 def broadcast(hosts: list[str], n: int, mode: str) -> None:
@@ -105,6 +126,8 @@ SCENARIOS: dict[str, Callable[..., None]] = {
     "sync_get": sync_get,
     "async_get": async_get,
     "async_unicast": async_unicast,
+    "sync_unicast": sync_unicast,
+    "mock_unicast": mock_unicast,
     "broadcast": broadcast,
     "cover": cover,
 }

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
+from ._direct import build_request, needs_client, timeout_extension
 from ._hosts import parse_host
 from ._options import DEFAULT, Options, resource_options, tls_context
 from ._request import Request
@@ -28,6 +29,8 @@ C = TypeVar("C")
 Self = TypeVar("Self", bound="ResourceBase[Any]")
 
 _CREDENTIALS = ("authorization", "proxy-authorization", "cookie")
+# Parsed URLs a resource keeps for the direct path (a few KB at most).
+_URLS_KEPT = 64
 
 
 class ResourceBase(Generic[C]):
@@ -58,6 +61,11 @@ class ResourceBase(Generic[C]):
         self._origin = (origin.scheme, origin.host, origin.port)
         self.max_body = own.max_body
         self._options = own.client
+        # The direct path (see _direct): chosen once, from the options.
+        self._direct = not needs_client(own.client)
+        self._timeout_extension = timeout_extension(own.timeout)
+        self._transport: Any = None  # the client's transport, set with it
+        self._urls: dict[str, httpx.URL] = {}  # parsed URLs by target
         self._lanes = own.lanes
         self._gate = (
             None
@@ -123,7 +131,9 @@ class ResourceBase(Generic[C]):
                 if loop is not None:
                     self._follow(loop)
                 if self._client is None:
-                    self._client = self._make_client(self._client_options())
+                    options = self._client_options()
+                    self._transport = options.get("transport")
+                    self._client = self._make_client(options)
                     if loop is not None:
                         self._loop_end = _LoopEnd(self._client)
                 client = self._client
@@ -214,6 +224,47 @@ class ResourceBase(Generic[C]):
             named["host"] = name if port is None else f"{name}:{port}"
         extensions = {"sni_hostname": name} if self._origin[0] == "https" else {}
         return named, extensions
+
+    def _direct_request(
+        self, client: Any, request: Request, timeout: Any
+    ) -> httpx.Request:
+        """The httpx request for `request` on the direct path: what `_build`
+        builds, without the client layer."""
+        url = self._urls.get(request.target)
+        if url is None:
+            url = self._url(request.target)
+        # With OpenTelemetry in use, the current span as `traceparent`.
+        headers: Any = trace_headers(request.headers)
+        extensions = None
+        if self.server_name is not None:
+            headers, extensions = self._named(headers)
+        built = build_request(
+            request.method,
+            url,
+            client.headers,  # read per request: a caller may change them
+            headers,
+            request.content,
+            (
+                self._timeout_extension
+                if timeout is DEFAULT
+                else timeout_extension(timeout)
+            ),
+        )
+        if extensions:
+            built.extensions.update(extensions)
+        return built
+
+    def _url(self, target: str) -> httpx.URL:
+        """The URL of `target` on this host, parsed once: parsing costs more
+        than the rest of building a request, and calls repeat their paths."""
+        try:
+            url = httpx.URL(self.url + target)
+        except httpx.InvalidURL as exc:  # too long: the caller's path or params
+            raise ValueError(f"invalid request URL: {exc}") from exc
+        if len(self._urls) >= _URLS_KEPT:
+            self._urls.clear()  # many distinct paths: start again, bounded
+        self._urls[target] = url
+        return url
 
     def _ended(self) -> C | None:
         """Count a request's end; return the client to close now if the

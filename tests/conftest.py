@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+import jsonrest._direct
 from tests.servers import ClosedPort, Closer, JSONServer
 
 if TYPE_CHECKING:
@@ -14,6 +15,14 @@ if TYPE_CHECKING:
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     """Every async test runs on asyncio and on trio."""
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture(params=["direct", "client"])
+def both_paths(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test on the direct path, then again with every resource made in
+    it sending through httpx's client layer (as `event_hooks=` would select)."""
+    monkeypatch.setattr(jsonrest._direct, "_always_client", request.param == "client")
     return request.param  # type: ignore[no-any-return]
 
 

@@ -133,14 +133,32 @@ class AsyncResource(ResourceBase[httpx.AsyncClient]):
     async def _begin(
         self, client: httpx.AsyncClient, request: Request, timeout: Any
     ) -> httpx.Response:
-        """Send `request`; return the response with its body unread."""
-        http_request = self._build(client, request, timeout)
+        """Send `request`; return the response with its body unread.
+
+        On the direct path the request goes straight to the client's
+        transport; otherwise through the client (auth, cookies, hooks, ...).
+        """
+        if not self._direct:
+            http_request = self._build(client, request, timeout)
+            try:
+                return await client.send(http_request, stream=True)
+            except httpx.HTTPError as exc:
+                raise as_error(
+                    exc, self.host, method=request.method, path=request.target
+                ) from exc
+        http_request = self._direct_request(client, request, timeout)
         try:
-            return await client.send(http_request, stream=True)
+            http_response: httpx.Response = await self._transport.handle_async_request(
+                http_request
+            )
         except httpx.HTTPError as exc:
+            if isinstance(exc, httpx.RequestError):
+                exc.request = http_request  # as the client sets it
             raise as_error(
                 exc, self.host, method=request.method, path=request.target
             ) from exc
+        http_response.request = http_request
+        return http_response
 
     async def _exchange(
         self, request: Request, timeout: Any, deadline: Deadline | None

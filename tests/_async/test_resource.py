@@ -12,6 +12,9 @@ from jsonrest import AsyncResource
 from jsonrest._concurrency import AsyncWorkers
 from tests.servers import ClosedPort, Closer, JSONServer, wait_until
 
+# Every test runs on the direct path and through httpx's client layer.
+pytestmark = pytest.mark.usefixtures("both_paths")
+
 
 @pytest.mark.anyio
 async def test_get_sends_params_and_decodes_json(server: JSONServer) -> None:

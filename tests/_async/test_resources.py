@@ -15,6 +15,9 @@ from jsonrest import AsyncResources
 from jsonrest._concurrency import AsyncWorkers
 from tests.servers import ClosedPort, Closer, JSONServer
 
+# Every test runs on the direct path and through httpx's client layer.
+pytestmark = pytest.mark.usefixtures("both_paths")
+
 
 @pytest.fixture
 def slow_servers() -> Iterator[list[JSONServer]]:

@@ -9,6 +9,9 @@ import respx
 import jsonrest
 from jsonrest import AsyncResource
 
+# Every test runs on the direct path and through httpx's client layer.
+pytestmark = pytest.mark.usefixtures("both_paths")
+
 
 @pytest.mark.anyio
 async def test_respx_mocks_a_resource() -> None:

@@ -14,6 +14,9 @@ from jsonrest import Resource
 from jsonrest._concurrency import Workers
 from tests.servers import ClosedPort, Closer, JSONServer, wait_until
 
+# Every test runs on the direct path and through httpx's client layer.
+pytestmark = pytest.mark.usefixtures("both_paths")
+
 
 def test_get_sends_params_and_decodes_json(server: JSONServer) -> None:
     with Resource(server.host) as resource:

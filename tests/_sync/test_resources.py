@@ -17,6 +17,9 @@ from jsonrest import Resources
 from jsonrest._concurrency import Workers
 from tests.servers import ClosedPort, Closer, JSONServer
 
+# Every test runs on the direct path and through httpx's client layer.
+pytestmark = pytest.mark.usefixtures("both_paths")
+
 
 @pytest.fixture
 def slow_servers() -> Iterator[list[JSONServer]]:

@@ -11,6 +11,9 @@ import respx
 import jsonrest
 from jsonrest import Resource
 
+# Every test runs on the direct path and through httpx's client layer.
+pytestmark = pytest.mark.usefixtures("both_paths")
+
 
 def test_respx_mocks_a_resource() -> None:
     with respx.mock(assert_all_called=True) as router:

@@ -15,6 +15,9 @@ import jsonrest
 from jsonrest import LineStream, Resource
 from tests.servers import ClosedPort, JSONServer, wait_until
 
+# Every test runs on the direct path and through httpx's client layer.
+pytestmark = pytest.mark.usefixtures("both_paths")
+
 ENDLESS = 100_000  # rounds of a `/lines` stream: it ends when the client leaves
 
 
