@@ -284,8 +284,9 @@ class ResourceBase(Generic[C]):
                 # when their packages are installed, which jsonrest refuses.
                 headers["accept-encoding"] = "gzip, deflate"
                 options["headers"] = headers
-        if "transport" in options:
+        if options.get("transport") is not None:
             return options  # the caller's own transport takes every request
+        options.pop("transport", None)  # None means httpx's own: lanes instead
         if self.tls is not None and not isinstance(
             options.get("verify"), ssl.SSLContext
         ):

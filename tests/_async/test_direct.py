@@ -11,6 +11,7 @@ import respx
 
 import jsonrest
 from jsonrest import AsyncResource
+from tests.servers import JSONServer
 
 
 def recorder(seen: list[httpx.Request], **answer: Any) -> httpx.AsyncBaseTransport:
@@ -122,3 +123,10 @@ async def test_respx_using_httpx_needs_the_client_path() -> None:
         async with AsyncResource("api.test", event_hooks={}) as api:
             assert await api.get("/items") == [2]
     assert route.call_count == 1
+
+
+@pytest.mark.anyio
+async def test_transport_none_is_httpx_default(server: JSONServer) -> None:
+    for more in ({}, {"event_hooks": {}}):
+        async with AsyncResource(server.host, transport=None, **more) as api:
+            assert (await api.get("/echo"))["path"] == "/echo"

@@ -13,6 +13,7 @@ import respx
 
 import jsonrest
 from jsonrest import Resource
+from tests.servers import JSONServer
 
 
 def recorder(seen: list[httpx.Request], **answer: Any) -> httpx.BaseTransport:
@@ -118,3 +119,9 @@ def test_respx_using_httpx_needs_the_client_path() -> None:
         with Resource("api.test", event_hooks={}) as api:
             assert api.get("/items") == [2]
     assert route.call_count == 1
+
+
+def test_transport_none_is_httpx_default(server: JSONServer) -> None:
+    for more in ({}, {"event_hooks": {}}):
+        with Resource(server.host, transport=None, **more) as api:
+            assert (api.get("/echo"))["path"] == "/echo"
