@@ -119,9 +119,17 @@ class Cluster:
     def leave(self, member: Member) -> None:
         body = self.admin.unicast("POST", "/v3/cluster/member/list", {})()
         (found,) = [m["ID"] for m in body["members"] if m.get("name") == member.name]
-        self.admin.unicast(
-            "POST", "/v3/cluster/member/remove", {"ID": found}, idempotent=True
-        ).raise_for_status()
+        # etcd refuses to remove a member too soon after one joined ("unhealthy
+        # cluster", 503) on a loaded machine: ask again until it does.
+        deadline = time.monotonic() + START
+        while True:
+            response = self.admin.unicast(
+                "POST", "/v3/cluster/member/remove", {"ID": found}, idempotent=True
+            )
+            if response or time.monotonic() > deadline:
+                response.raise_for_status()
+                break
+            time.sleep(0.2)
         self.members.remove(member)
         self.admin.discard(member.client)
         member.stop()
