@@ -7,11 +7,12 @@
 - minimums: the suite on 3.10 with the lowest version of every dependency;
 - docs: the site builds with --strict.
 
-That is five runs of the suite, about 2 minutes each on 2 cores. `nox -s
-tests` runs it against the checkout on every Python, 3.11 and 3.12 included
-(add "tests-3.11" and "tests-3.12" to the list below to have CI run them
-too). A Python that is not installed is skipped (where CI is set, nox fails
-instead), and nox says so loudly at the end.
+That is five runs of the suite: on 2 cores about 4 minutes each in one
+process, about 2 with JSONREST_TEST_WORKERS=3. `nox -s tests` runs it against
+the checkout on every Python, 3.11 and 3.12 included (add "tests-3.11" and
+"tests-3.12" to the list below to have CI run them too). A Python that is
+not installed is skipped (where CI is set, nox fails instead), and nox says so
+loudly at the end.
 """
 
 from __future__ import annotations
