@@ -40,6 +40,7 @@ from ._exceptions import (
 from ._hosts import parse_host
 from ._options import check_seconds
 from ._response import Response, is_json
+from ._sources import dns
 from ._sync import Resources
 
 __all__ = ["main"]
@@ -152,6 +153,12 @@ def _parser(out: TextIO) -> _Parser:
         metavar="F",
         help="a file of hosts, one per line (# starts a comment)",
     )
+    hosts.add_argument(
+        "--discover",
+        metavar="NAME",
+        help="a DNS name[:port] whose addresses are hosts (A and AAAA records, "
+        "through the system resolver), beside any --host",
+    )
     mode = hosts.add_mutually_exclusive_group()
     mode.add_argument(
         "--unicast",
@@ -258,8 +265,8 @@ def _hosts(args: argparse.Namespace) -> list[str]:
             line = line.split("#", 1)[0].strip()
             if line:
                 hosts.append(line)
-    if not hosts:
-        raise _Fail("no hosts: give --host or --hosts-file")
+    if not hosts and args.discover is None:
+        raise _Fail("no hosts: give --host, --hosts-file or --discover")
     return hosts
 
 
@@ -612,6 +619,11 @@ def _run(argv: Sequence[str], out: TextIO, err: _Redacting) -> int:
         options["headers"] = headers
     if args.retries is not None:
         options["retries"] = args.retries
+    if args.discover is not None:
+        try:
+            options["discover"] = dns(args.discover)
+        except (ValueError, TypeError) as exc:
+            raise _Fail(f"--discover: {exc}") from None
     output = _Output(out, err, args.include)
     with _logging(err, args.verbose):
         try:

@@ -49,6 +49,12 @@ SUBS = [
     (r"\baiter_raw\b", "iter_raw"),
     (r"\bhandle_async_request\b", "handle_request"),
     (r"\bjsonrest\._async\b", "jsonrest._sync"),
+    # Only the blocking twin has a thread pool to size.
+    (
+        r"^    broadcast runs one task per host, with no cap\.$",
+        "    broadcast runs on a pool of `max_workers` threads (default 64);\n"
+        "    wider broadcasts queue.",
+    ),
     # The central rule: AsyncResource -> Resource, httpx.AsyncClient -> httpx.Client.
     (r"\bAsync([A-Z]\w*)", r"\1"),
     (r"\basync_(\w+)", r"\1"),

@@ -669,6 +669,11 @@ def test_the_docs_examples_run(
         real = dict(
             zip([*DOC_NODES, *DOC_CLOSED], [*nodes, one.host, two.host], strict=True)
         )
+        # --discover names a node by localhost: the same port, another name.
+        for doc_host, host in list(real.items()):
+            real[doc_host.replace("127.0.0.1", "localhost")] = host.replace(
+                "127.0.0.1", "localhost"
+            )
         status = 0
         for doc_command, expected in steps:
             line_command = doc_command
@@ -705,3 +710,20 @@ def test_the_docs_examples_run(
                 f"docs/cli.md:{line}: $ {doc_command}\n"
                 f"expected:\n{chr(10).join(expected)}\ngot:\n{output}"
             )
+
+
+def test_discover_takes_the_hosts_a_dns_name_resolves_to(server: JSONServer) -> None:
+    # localhost resolves (through the system resolver) to 127.0.0.1, where the
+    # server listens; the request carries the name it was discovered by.
+    status, out, err = run("--discover", f"localhost:{server.port}", "GET", "/items")
+    assert (status, err) == (0, "")
+    echo = json.loads(out)
+    assert echo["path"] == "/items"
+    assert echo["headers"]["host"] == f"localhost:{server.port}"
+
+
+def test_discover_refuses_a_bad_name_before_any_traffic() -> None:
+    status, out, err = run("--discover", "bad name:1", "GET", "/items")
+    assert status == 2
+    assert err.startswith("jsonrest: --discover:")
+    assert out == ""

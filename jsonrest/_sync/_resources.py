@@ -33,11 +33,12 @@ class Resources(ResourcesBase[Resource]):
     another host; default 2), `deadline` (seconds bounding a whole call, default
     none), `backoff` / `max_backoff` (seconds a failed host is left alone,
     doubling per consecutive failure), `max_retry_after` (cap on a host's
-    `Retry-After`, default 60 s), `max_workers` (threads of the blocking
-    twin's broadcast pool, default 64), `telemetry` (None: OpenTelemetry's
+    `Retry-After`, default 60 s), `telemetry` (None: OpenTelemetry's
     global providers, once configured; False: none; or
     `jsonrest.OpenTelemetry(...)`); the rest go to every `Resource`
-    (`timeout`, `limit` per host, `headers`, httpx client keywords).
+    (`timeout`, `limit` per host, `headers`, httpx client keywords). A
+    broadcast runs on a pool of `max_workers` threads (default 64);
+    wider broadcasts queue.
 
     Discovery: `discover` (`jsonrest.dns(...)`, `jsonrest.srv(...)`,
     `jsonrest.sniff(...)`, or a callable returning host strings) is asked on
