@@ -120,15 +120,18 @@ class Cluster:
         body = self.admin.unicast("POST", "/v3/cluster/member/list", {})()
         (found,) = [m["ID"] for m in body["members"] if m.get("name") == member.name]
         # etcd refuses to remove a member too soon after one joined ("unhealthy
-        # cluster", 503) on a loaded machine: ask again until it does.
+        # cluster", 503) on a loaded machine: ask again until it does. A 404
+        # ("member not found") says an earlier try took effect after all (a
+        # 503 from one member while another applied it).
         deadline = time.monotonic() + START
         while True:
             response = self.admin.unicast(
                 "POST", "/v3/cluster/member/remove", {"ID": found}, idempotent=True
             )
-            if response or time.monotonic() > deadline:
-                response.raise_for_status()
+            if response or response.status == 404:
                 break
+            if time.monotonic() > deadline:
+                response.raise_for_status()
             time.sleep(0.2)
         self.members.remove(member)
         self.admin.discard(member.client)
