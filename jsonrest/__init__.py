@@ -7,6 +7,7 @@ Blocking classes have plain names (`Resource`); their awaitable twins carry the
 import logging
 
 from ._async import AsyncLineStream, AsyncResource, AsyncResources, AsyncShards
+from ._budget import RetryBudget
 from ._exceptions import (
     BodyTooLarge,
     BroadcastError,
@@ -17,6 +18,8 @@ from ._exceptions import (
     Timeout,
     TransportError,
 )
+from ._hedge import Hedge
+from ._outliers import Outliers
 from ._response import Response
 from ._sync import LineStream, Resource, Resources, Shards
 
@@ -35,11 +38,14 @@ __all__ = [
     "BroadcastError",
     "DecodeError",
     "Error",
+    "Hedge",
     "LineStream",
     "NoHostAvailable",
+    "Outliers",
     "Resource",
     "Resources",
     "Response",
+    "RetryBudget",
     "Shards",
     "StatusError",
     "Timeout",

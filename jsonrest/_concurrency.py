@@ -208,14 +208,21 @@ async def async_race(workers: AsyncWorkers, left: Left) -> AsyncIterator[AsyncRa
     end (an httpx request cancelled closes its connection); each outcome not
     taken by `next`, a cancelled call's (None) included, goes to `left`.
     """
-    async with anyio.create_task_group() as group:
-        race = AsyncRace(group, left)
-        try:
-            yield race
-        finally:
-            race._closed = True  # a call ending from now on reports itself
-            group.cancel_scope.cancel()
-    race._close()
+    error: Exception | None = None
+    try:
+        async with anyio.create_task_group() as group:
+            race = AsyncRace(group, left)
+            try:
+                yield race
+            except Exception as exc:  # raised as it is, not in an ExceptionGroup
+                error = exc
+            finally:
+                race._closed = True  # a call ending from now on reports itself
+                group.cancel_scope.cancel()
+    finally:
+        race._close()
+    if error is not None:
+        raise error
 
 
 class Race:

@@ -113,6 +113,14 @@ class ShardsBase(Mapping[Hashable, frozenset[str]], Generic[RS]):
         )
 
 
+def _no_quorum(kw: Mapping[str, Any]) -> None:
+    if "quorum" in kw:
+        raise TypeError(
+            "multicast takes no quorum: each key needs its own answer; "
+            "for a quorum of the hosts of one key, use broadcast(key, ..., quorum=k)"
+        )
+
+
 def _check_keys(keys: Iterable[Hashable]) -> None:
     # A str is an iterable of one-letter keys: almost always a slip.
     if isinstance(keys, (str, bytes)):
