@@ -342,6 +342,8 @@ class Call(_Plan):
         if self.tried:
             tried = set(self.tried)
             candidates = [host for host in candidates if host not in tried]
+        if self.health.on_probation and not self.idempotent:
+            candidates = self._safe(candidates)
         while True:
             if not candidates:
                 self._give_up(None)
@@ -370,6 +372,18 @@ class Call(_Plan):
         if self._delay is not None:
             self._last = self.health.clock()
         return self._begin(state)
+
+    def _safe(self, candidates: Sequence[str]) -> Sequence[str]:
+        """`candidates` but the hosts on probation, unless that leaves none: a
+        request that may not be sent twice is not risked on a host that was
+        ejected for its answers until it has answered well again."""
+        states = self.health.states
+        safe = [
+            host
+            for host in candidates
+            if (state := states.get(host)) is None or not state.probation
+        ]
+        return safe or candidates
 
     def _spend(self) -> bool:
         """Draw a retry from the budget (a failover after nothing was sent is
