@@ -397,7 +397,9 @@ def test_a_post_is_never_hedged_unless_it_may_be_sent_twice(clock: Clock) -> Non
     health = make_health(clock, ["a", "b"])
     assert not make_call(health, "POST", hedge=Hedge(delay=0.0)).hedging
     assert make_call(health, "POST", hedge=Hedge(delay=0.0), idempotent=True).hedging
-    assert not make_call(health, "GET", hedge=Hedge(delay=0.0), idempotent=False).hedging
+    assert not make_call(
+        health, "GET", hedge=Hedge(delay=0.0), idempotent=False
+    ).hedging
 
 
 def test_one_attempt_failing_while_another_runs_does_not_end_the_call(
