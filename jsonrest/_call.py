@@ -309,7 +309,7 @@ class Call(_Plan):
         if budget is not None:
             budget.deposit()
         self._free = True  # the last failure sent nothing: its retry is free
-        #: Whether the retry budget stopped the call.
+        self._refused = 0  # attempts whose connection was refused        #: Whether the retry budget stopped the call.
         self.budget_stopped = False
         #: How this call hedges (None: it does not; never when not idempotent).
         self.hedging_policy = hedge if self.idempotent else None
@@ -385,6 +385,12 @@ class Call(_Plan):
         ]
         return safe or candidates
 
+    def _retries_left(self) -> bool:
+        """Whether another attempt is within `retries`. An attempt whose
+        connection was refused does not count: it reached no host and cost
+        no time, and each host is tried at most once anyway."""
+        return len(self.tried) - self._refused <= self.retries
+
     def _spend(self) -> bool:
         """Draw a retry from the budget (a failover after nothing was sent is
         free: it adds no load); False, and the call ends, if it is spent."""
@@ -423,7 +429,7 @@ class Call(_Plan):
         policy = self.hedging_policy
         assert policy is not None
         state = None
-        if self.hedges < policy.max_hedges and len(self.tried) <= self.retries:
+        if self.hedges < policy.max_hedges and self._retries_left():
             tried = set(self.tried)
             candidates = [host for host in self.hosts if host not in tried]
             try:
@@ -471,7 +477,7 @@ class Call(_Plan):
         if (
             self.idempotent
             and response.status in RETRY_STATUSES
-            and len(self.tried) <= self.retries
+            and self._retries_left()
         ):
             self._free = False
             # Kept, and returned when no other host may be tried.
@@ -492,13 +498,15 @@ class Call(_Plan):
             return  # another attempt decided the call first
         self._response = None
         self._free = isinstance(error, TransportError) and classify(error).nothing_sent
+        if isinstance(error.__cause__, httpx.ConnectError):
+            self._refused += 1  # refused at once: costs no retry
         if late:
             self._error = self._deadline_error(
                 attempt.host, error, self.tried, self.errors
             )
             self._done = True
         elif self._stop or not (
-            may_resend(error, self.idempotent) and len(self.tried) <= self.retries
+            may_resend(error, self.idempotent) and self._retries_left()
         ):
             # With other attempts running, one of them may still answer.
             self._stop = True

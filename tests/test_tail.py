@@ -471,3 +471,13 @@ def test_a_quorum_must_fit_the_hosts(clock: Clock) -> None:
     health = make_health(clock, ["a", "b"])
     with pytest.raises(ValueError, match="quorum"):
         make_broadcast(health, 3)
+
+
+def test_a_refused_connection_costs_no_retry(clock: Clock) -> None:
+    health = make_health(clock, ["a", "b", "c"], max_ejected=0.5)
+    call = make_call(health, "POST", retries=0)
+    first = begun(call.next())
+    call.failed(first, error(httpx.ConnectError("refused"), first.host))
+    second = begun(call.next())  # no retry was spent: nothing reached a host
+    call.failed(second, error(httpx.ConnectTimeout("no answer"), second.host))
+    assert call.next() is None  # a connect timeout cost time: it counts
