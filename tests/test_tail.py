@@ -478,6 +478,8 @@ def test_a_refused_connection_costs_no_retry(clock: Clock) -> None:
     call = make_call(health, "POST", retries=0)
     first = begun(call.next())
     call.failed(first, error(httpx.ConnectError("refused"), first.host))
+    call.ended(first, None, 0.0)
     second = begun(call.next())  # no retry was spent: nothing reached a host
     call.failed(second, error(httpx.ConnectTimeout("no answer"), second.host))
+    call.ended(second, None, 0.0)
     assert call.next() is None  # a connect timeout cost time: it counts
