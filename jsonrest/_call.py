@@ -309,7 +309,8 @@ class Call(_Plan):
         if budget is not None:
             budget.deposit()
         self._free = True  # the last failure sent nothing: its retry is free
-        self._refused = 0  # attempts whose connection was refused        #: Whether the retry budget stopped the call.
+        self._refused = 0  # attempts whose connection was refused
+        #: Whether the retry budget stopped the call.
         self.budget_stopped = False
         #: How this call hedges (None: it does not; never when not idempotent).
         self.hedging_policy = hedge if self.idempotent else None
