@@ -144,6 +144,9 @@ class Health:
             if state is None:
                 return None
             state.retired = True
+            if state.probation:
+                state.probation = False
+                self.on_probation -= 1
             self._states = {h: s for h, s in self._states.items() if h != host}
             self.hosts = tuple(h for h in self.hosts if h != host)
             self._retired.append(state)
@@ -243,8 +246,8 @@ class Health:
                 state.down_until = self.clock() + delay
                 self._down.add(state)
                 self._wait(state.down_until, state)
-        if capped:
-            log.info(
+        if capped:  # DEBUG: a capped host may fail at every request
+            log.debug(
                 "host %s failed, not marked down: %d of %d hosts are down already "
                 "(max_ejected=%g)",
                 state.host,
