@@ -57,8 +57,12 @@ def score(
     of `STEP` (0 for an idle host not measured yet, to be tried first)."""
     if not cost:
         return PENALTY + in_flight if in_flight else 0.0
-    wait = estimate(cost, stamp, now, decay) * (in_flight + 1) * 1e6  # µs
-    return max(1.0, math.floor(math.log(wait) / _LOG_STEP)) if wait > 1.0 else 1.0
+    # estimate() inlined: this runs for every candidate of every call.
+    wait = cost * _exp((stamp - now) / decay) * (in_flight + 1) * 1e6  # µs
+    return _floor(_log(wait) / _LOG_STEP) if wait > STEP else 1.0
+
+
+_exp, _log, _floor = math.exp, math.log, math.floor
 
 
 class Recent:

@@ -22,6 +22,8 @@ __all__ = ["GATEWAY_STATUSES", "Detector", "Outliers"]
 
 #: Statuses a gateway answers when what is behind it fails.
 GATEWAY_STATUSES = frozenset({502, 503, 504})
+#: Successes between two looks at the clock (to end an interval).
+CHECK = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,7 @@ class Detector:
         self._ok: dict[HostState, int] = {}
         self._bad: dict[HostState, int] = {}
         self._doomed: set[HostState] = set()
+        self._seen = 0
 
     def succeeded(self, state: HostState) -> bool:
         """`state`'s host answered a status below 500."""
@@ -87,8 +90,14 @@ class Detector:
             self._run.pop(state, None)
         if not self._rated:
             return False
+        # The common case, without the lock (a success lost to a race barely
+        # moves a rate), and with the clock read every CHECK successes only.
+        ok = self._ok
+        ok[state] = ok.get(state, 0) + 1
+        self._seen += 1
+        if self._seen % CHECK and not self._doomed:
+            return False
         with self._lock:
-            self._ok[state] = self._ok.get(state, 0) + 1
             return self._judge(state)
 
     def failed(self, state: HostState, status: int = 0) -> bool:
