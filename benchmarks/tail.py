@@ -477,9 +477,13 @@ def budget(cluster: ControlledCluster, sizes: Sizes, out: Result) -> None:
             if begun[int(t0 / 0.5 + 0.01)]:
                 xs.append(t0)
                 amp.append((a1 - a0) / begun[int(t0 / 0.5 + 0.01)])
-        during = [t for t, _ in calls if t < sizes.budget_bad]
-        sent_during = max(a for t, a in samples if t <= sizes.budget_bad + 0.25)
-        failing = sent_during / max(1, len(during))
+        # While failing: the 0.5 s bins that end before the hosts recover.
+        sent_during = begun_during = 0
+        for (t0, a0), (_, a1) in itertools.pairwise(samples):
+            if t0 + 0.5 <= sizes.budget_bad:
+                sent_during += a1 - a0
+                begun_during += begun[int(t0 / 0.5 + 0.01)]
+        failing = sent_during / max(1, begun_during)
         after = [a for t, a in zip(xs, amp, strict=False) if t >= sizes.budget_bad + 1]
         late = [r for t, r in calls if t >= sizes.budget_bad + 1]
         ok_after = [r for r in late if getattr(r[1], "status", 0) == 200]
@@ -510,8 +514,9 @@ def budget(cluster: ControlledCluster, sizes: Sizes, out: Result) -> None:
             group.start_soon(flip)
 
     anyio.run(both)
-    # The reserve: 10 retries a second, so 100 in any 10 s window.
-    floor = 100 / (sizes.budget_rate * min(sizes.budget_bad, 10.0))
+    # The reserve: 10 retries a second, so 100 in any 10 s window, over the
+    # calls of the bins measured (those that end before the hosts recover).
+    floor = 100 / (sizes.budget_rate * min(sizes.budget_bad - 0.5, 10.0))
     got = series["default budget"][2]
     out.targets.append(
         (

@@ -29,14 +29,16 @@ class Hedge:
     live host not yet tried; the first complete answer wins and the others are
     cancelled. With `delay=None` the delay adapts: the `percentile` of the
     latencies of the instance's latest attempts (at least `min_delay`), and no
-    hedge until `warmup` of them are known. At most `max_hedges` per call,
+    hedge until `warmup` of them are known. The default, the 97th percentile,
+    hedges about 3% of the calls (Dean and Barroso hedge at the 95th, for
+    about 5%). At most `max_hedges` per call,
     each one of the call's `retries` and drawn from its retry budget. Only
     requests that may be sent twice are hedged (GET, HEAD, OPTIONS, PUT,
     DELETE, or `idempotent=True`).
     """
 
     delay: float | None = None
-    percentile: float = 0.95
+    percentile: float = 0.97
     max_hedges: int = 1
     min_delay: float = 0.001
     warmup: int = 20

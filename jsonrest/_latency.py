@@ -14,10 +14,23 @@ import math
 import threading
 from collections import deque
 
-__all__ = ["DECAY", "PENALTY", "STEP", "Recent", "estimate", "observe", "score"]
+__all__ = [
+    "ALPHA",
+    "DECAY",
+    "PENALTY",
+    "STEP",
+    "Recent",
+    "estimate",
+    "observe",
+    "score",
+]
 
 #: Seconds over which a host's latency estimate decays (Finagle's default).
 DECAY = 10.0
+#: The least share of the way each answer faster than the estimate pulls it
+#: down: a busy host's one slow answer is forgotten within some tens of
+#: answers, while an idle host's estimate only decays with time.
+ALPHA = 0.1
 #: The score of a host with requests in flight and no latency known yet: worse
 #: than any host whose latency is known (Finagle's rule), better with fewer.
 PENALTY = 1e6
@@ -41,11 +54,12 @@ def observe(
     """The new estimate after a request took `rtt` seconds.
 
     A peak (slower than the estimate) replaces it; anything else moves it
-    towards `rtt` by how long ago the estimate was last fed.
+    towards `rtt` by how long ago the estimate was last fed, and at least
+    `ALPHA` of the way.
     """
     if rtt >= cost:
         return rtt
-    weight = math.exp((stamp - now) / decay)
+    weight = min(math.exp((stamp - now) / decay), 1.0 - ALPHA)
     return cost * weight + rtt * (1.0 - weight)
 
 

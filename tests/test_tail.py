@@ -80,6 +80,8 @@ def test_a_peak_raises_the_estimate_at_once_and_it_decays() -> None:
     assert observe(cost, 0.0, 0.0, 0.050) == 0.050  # slower: the new peak
     faster = observe(cost, 0.0, 10.0, 0.001)  # one decay time later
     assert 0.001 < faster < 0.010
+    # Answers in quick succession still pull it down, a tenth of the way each.
+    assert observe(0.010, 0.0, 0.0, 0.001) == pytest.approx(0.0091)
     assert estimate(cost, 0.0, 10.0) == pytest.approx(0.010 / 2.718281828, rel=1e-6)
     assert estimate(0.0, 0.0, 5.0) == 0.0
 
