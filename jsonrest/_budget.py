@@ -50,7 +50,8 @@ class RetryBudget:
         self._width = self.window / SLOTS
         self._calls = [0] * SLOTS
         self._retries = [0] * SLOTS
-        self._slot = int(clock() / self._width)
+        self._origin = clock()  # windows are counted from the budget's making
+        self._slot = 0
         self._lock = threading.Lock()
         #: Retries and hedges refused since the budget was made.
         self.refused = 0
@@ -66,7 +67,7 @@ class RetryBudget:
 
         Called with the lock held.
         """
-        slot = int(self.clock() / self._width)
+        slot = int((self.clock() - self._origin) / self._width)
         if slot != self._slot:
             for step in range(min(slot - self._slot, SLOTS)):
                 index = (self._slot + 1 + step) % SLOTS
@@ -76,7 +77,7 @@ class RetryBudget:
 
     def deposit(self) -> None:
         """A call begins."""
-        slot = int(self.clock() / self._width)
+        slot = int((self.clock() - self._origin) / self._width)
         if slot == self._slot:
             # The common case, without the lock: a deposit lost to a race
             # only makes the budget a little stricter.

@@ -66,17 +66,25 @@ def observe(
 def score(
     cost: float, stamp: float, now: float, in_flight: int, decay: float = DECAY
 ) -> float:
-    """A live host's load score, lower is better: its latency estimate times
-    its requests in flight plus one (the expected wait of one more), in steps
-    of `STEP` (0 for an idle host not measured yet, to be tried first)."""
+    """A live host's load score, lower is better: its latency estimate, in
+    steps of `STEP`, times the square root of its requests in flight plus one
+    (0 for an idle host not measured yet, to be tried first).
+
+    Finagle multiplies by the requests in flight themselves, as if a host
+    answered them one at a time; a host serves them at once, and its latency
+    estimate already grows with the load it feels. The square root keeps the
+    order of requests in flight among hosts alike, while a host ten times
+    slower stays behind until the others carry about a hundred each.
+    """
     if not cost:
         return PENALTY + in_flight if in_flight else 0.0
     # estimate() inlined: this runs for every candidate of every call.
-    wait = cost * _exp((stamp - now) / decay) * (in_flight + 1) * 1e6  # µs
-    return _floor(_log(wait) / _LOG_STEP) if wait > STEP else 1.0
+    wait = cost * _exp((stamp - now) / decay) * 1e6  # µs
+    step = _floor(_log(wait) / _LOG_STEP) if wait > STEP else 1
+    return _exp(step * _LOG_STEP) * _sqrt(in_flight + 1)
 
 
-_exp, _log, _floor = math.exp, math.log, math.floor
+_exp, _log, _floor, _sqrt = math.exp, math.log, math.floor, math.sqrt
 
 
 class Recent:
