@@ -170,8 +170,8 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
     def priority(self, host: str) -> Any:
         """The priority of `host`: lower is better, None removes it from choice.
 
-        The default ranks live hosts first, by their latency estimate times
-        their requests in flight plus one (`Health.priority`); then
+        The default ranks live hosts first, by their latency estimate weighed
+        with their requests in flight (`Health.priority`); then
         hosts that asked to be left alone (`Retry-After`); then hosts that are
         down, by when their backoff ends. Override it to steer traffic.
         """

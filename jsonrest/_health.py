@@ -362,8 +362,9 @@ class Health:
     def priority(self, host: str) -> tuple[int, float] | None:
         """The default priority: lower is better, None for a host discarded.
 
-        Live hosts come first, by their latency estimate times their requests
-        in flight plus one (`_latency.score`); then hosts that asked to be left
+        Live hosts come first, by their latency estimate times the square root
+        of their requests in flight plus one (`_latency.score`); then hosts
+        that asked to be left
         alone, then hosts that are down, each by when their wait ends.
         """
         state = self._states.get(host)
