@@ -9,6 +9,7 @@ the same run.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import statistics
 import time
@@ -516,7 +517,7 @@ def budget(cluster: ControlledCluster, sizes: Sizes, out: Result) -> None:
                     record=lambda sent, got: calls.append((sent, got)),
                 )
         # Per 0.5 s: requests sent over calls begun (calls end within a bin).
-        begun = [0] * (int(seconds / 0.5) + 2)
+        begun: collections.Counter[int] = collections.Counter()
         for sent, _ in calls:
             begun[int(sent / 0.5)] += 1
         xs, amp = [], []
