@@ -455,9 +455,11 @@ async def _steady(
     seconds: float,
     method: str = "GET",
     record: Callable[[float, Any], None] | None = None,
+    origin: float | None = None,
 ) -> None:
-    """Open-loop load: `rate` calls a second for `seconds`, each its own task."""
-    start = time.perf_counter()
+    """Open-loop load: `rate` calls a second for `seconds`, each its own task;
+    `record(when, outcome)` with `when` in seconds since `origin` (or now)."""
+    start = time.perf_counter() if origin is None else origin
 
     async def one(index: int) -> None:
         sent = time.perf_counter() - start
@@ -496,42 +498,35 @@ def budget(cluster: ControlledCluster, sizes: Sizes, out: Result) -> None:
     )
     series: dict[str, Any] = {}
 
-    async def one_config(name: str, offset: int, options: dict[str, Any]) -> None:
+    async def one_config(
+        name: str, offset: int, options: dict[str, Any], origin: float
+    ) -> None:
         hosts = cluster.hosts[offset : offset + 4]
         calls: list[tuple[float, Any]] = []
-        samples: list[tuple[float, int]] = []
-        async with jsonrest.AsyncResources(hosts, **options) as resources:
+        requests: list[float] = []
 
-            async def sample() -> None:
-                start = time.perf_counter()
-                while time.perf_counter() - start < seconds + 0.5:
-                    samples.append((time.perf_counter() - start, attempts(resources)))
-                    await anyio.sleep(0.5)
+        async def sent(request: Any) -> None:  # every attempt, as it is sent
+            requests.append(time.perf_counter() - origin)
 
-            async with anyio.create_task_group() as group:
-                group.start_soon(sample)
-                await _steady(
-                    resources,
-                    sizes.budget_rate,
-                    seconds,
-                    record=lambda sent, got: calls.append((sent, got)),
-                )
-        # Per 0.5 s: requests sent over calls begun (calls end within a bin).
-        begun: collections.Counter[int] = collections.Counter()
-        for sent, _ in calls:
-            begun[int(sent / 0.5)] += 1
-        xs, amp = [], []
-        for (t0, a0), (_, a1) in itertools.pairwise(samples):
-            if begun[int(t0 / 0.5 + 0.01)]:
-                xs.append(t0)
-                amp.append((a1 - a0) / begun[int(t0 / 0.5 + 0.01)])
-        # While failing: the 0.5 s bins that end before the hosts recover.
-        sent_during = begun_during = 0
-        for (t0, a0), (_, a1) in itertools.pairwise(samples):
-            if t0 + 0.5 <= sizes.budget_bad:
-                sent_during += a1 - a0
-                begun_during += begun[int(t0 / 0.5 + 0.01)]
-        failing = sent_during / max(1, begun_during)
+        async with jsonrest.AsyncResources(
+            hosts, event_hooks={"request": [sent]}, **options
+        ) as resources:
+            await _steady(
+                resources,
+                sizes.budget_rate,
+                seconds,
+                record=lambda at, got: calls.append((at, got)),
+                origin=origin,
+            )
+        # Per 0.5 s: requests sent over calls begun, both stamped as they happen.
+        begun = collections.Counter(int(at / 0.5) for at, _ in calls)
+        went = collections.Counter(int(at / 0.5) for at in requests)
+        xs = [index * 0.5 for index in sorted(begun)]
+        amp = [went[index] / begun[index] for index in sorted(begun)]
+        edge = int((sizes.budget_bad - 0.5) / 0.5)  # bins wholly while failing
+        failing = sum(went[i] for i in range(edge)) / max(
+            1, sum(begun[i] for i in range(edge))
+        )
         after = [a for t, a in zip(xs, amp, strict=False) if t >= sizes.budget_bad + 1]
         late = [r for t, r in calls if t >= sizes.budget_bad + 1]
         ok_after = [r for r in late if getattr(r[1], "status", 0) == 200]
@@ -540,7 +535,7 @@ def budget(cluster: ControlledCluster, sizes: Sizes, out: Result) -> None:
             [
                 name,
                 len(calls),
-                samples[-1][1],
+                len(requests),
                 f"{failing:.2f}×",
                 f"{statistics.mean(after):.2f}×" if after else "–",
                 f"{len(ok_after)} of {len(late)}",
@@ -548,18 +543,15 @@ def budget(cluster: ControlledCluster, sizes: Sizes, out: Result) -> None:
         )
 
     async def both() -> None:
+        for index in range(8):
+            cluster.set(index, status=503)
+        origin = time.perf_counter()
         async with anyio.create_task_group() as group:
-            group.start_soon(one_config, "no budget (today)", 0, TODAY)
-            group.start_soon(one_config, "default budget", 4, {})
-
-            async def flip() -> None:
-                for index in range(8):
-                    cluster.set(index, status=503)
-                await anyio.sleep(sizes.budget_bad)
-                for index in range(8):
-                    cluster.set(index, status=0)
-
-            group.start_soon(flip)
+            group.start_soon(one_config, "no budget (today)", 0, TODAY, origin)
+            group.start_soon(one_config, "default budget", 4, {}, origin)
+            await anyio.sleep(sizes.budget_bad)
+            for index in range(8):
+                cluster.set(index, status=0)
 
     anyio.run(both)
     # The reserve: 10 retries a second, so 100 in any 10 s window, over the
