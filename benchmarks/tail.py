@@ -466,7 +466,10 @@ async def _steady(
         call_method = method if method != "MIXED" else ("GET", "POST")[index % 2]
         try:
             response = await resources.unicast(
-                call_method, PATH, None if call_method == "GET" else {"n": index}
+                call_method,
+                PATH,
+                None if call_method == "GET" else {"n": index},
+                headers={"x-call-began": repr(sent)},  # its attempts carry it
             )
         except jsonrest.Error as error:
             response = error
@@ -505,8 +508,10 @@ def budget(cluster: ControlledCluster, sizes: Sizes, out: Result) -> None:
         calls: list[tuple[float, Any]] = []
         requests: list[float] = []
 
-        async def sent(request: Any) -> None:  # every attempt, as it is sent
-            requests.append(time.perf_counter() - origin)
+        async def sent(request: Any) -> None:
+            # Every attempt, counted for the call it belongs to: when that
+            # call began (a retry may be sent much later on a busy machine).
+            requests.append(float(request.headers["x-call-began"]))
 
         async with jsonrest.AsyncResources(
             hosts, event_hooks={"request": [sent]}, **options
@@ -518,7 +523,7 @@ def budget(cluster: ControlledCluster, sizes: Sizes, out: Result) -> None:
                 record=lambda at, got: calls.append((at, got)),
                 origin=origin,
             )
-        # Per 0.5 s: requests sent over calls begun, both stamped as they happen.
+        # Per 0.5 s: the requests of the calls begun in it, over those calls.
         begun = collections.Counter(int(at / 0.5) for at, _ in calls)
         went = collections.Counter(int(at / 0.5) for at in requests)
         xs = [index * 0.5 for index in sorted(begun)]
