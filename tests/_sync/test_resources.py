@@ -288,7 +288,10 @@ def test_many_concurrent_callers_share_one_resources(
         assert results == list(range(16))
         assert all(s["in_flight"] == 0 for s in resources.stats().values())
     assert sum(len(srv.requests) for srv in servers) == 160
-    assert all(len(srv.requests) > 20 for srv in servers)
+    # A host not measured yet is tried first; after that each host's share
+    # follows its latency (a busy machine's hiccup may keep one away for a
+    # while), so what is certain is that every host took part.
+    assert all(srv.requests for srv in servers)
 
 
 def test_add_and_discard_during_traffic(servers: list[JSONServer]) -> None:
