@@ -304,7 +304,7 @@ def stalls(cluster: ControlledCluster, sizes: Sizes, out: Result) -> None:
     for name, hedge in (
         ("no hedging", None),
         ("hedge after 10 ms", 0.01),
-        ('hedge="adaptive" (p95 of recent latency)', "adaptive"),
+        ('hedge="adaptive" (p97 of recent latency)', "adaptive"),
     ):
         with jsonrest.Resources(hosts, hedge=hedge) as resources:
             _sequential(resources, 30)  # connected, and the estimate warmed up
@@ -342,7 +342,7 @@ def stalls(cluster: ControlledCluster, sizes: Sizes, out: Result) -> None:
     base = pct(runs["no hedging"][0], 0.999)
     figures, met = [], True
     for label, name in (
-        ("sync", 'hedge="adaptive" (p95 of recent latency)'),
+        ("sync", 'hedge="adaptive" (p97 of recent latency)'),
         ("asyncio", 'hedge="adaptive", asyncio'),
         ("trio", 'hedge="adaptive", trio'),
     ):
