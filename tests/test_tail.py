@@ -91,7 +91,7 @@ def test_score_weighs_latency_with_requests_in_flight() -> None:
     assert score(0.0, 0.0, 0.0, 2) == PENALTY + 2  # busy and never measured
     fast, slow = score(0.001, 0.0, 0.0, 0), score(0.010, 0.0, 0.0, 0)
     assert fast < slow
-    assert score(0.001, 0.0, 0.0, 20) < slow  # a host 10× slower stays behind
+    assert score(0.001, 0.0, 0.0, 20) < slow  # a host ten times slower stays behind
     assert score(0.001, 0.0, 0.0, 150) > slow  # ... until about 100 in flight
     assert score(0.001, 0.0, 0.0, 3) < score(0.001, 0.0, 0.0, 4)  # fewer first
     assert score(0.0011, 0.0, 0.0, 0) == score(0.00115, 0.0, 0.0, 0)  # alike: equals
