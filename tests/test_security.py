@@ -95,6 +95,7 @@ def recorded() -> Iterator[tuple[Resource, Recorder]]:
     ),
     params=st.none() | st.dictionaries(st.sampled_from(["u", "@", "//"]), st.text()),
 )
+@pytest.mark.usefixtures("both_paths")
 def test_a_request_never_leaves_its_host(
     recorded: tuple[Resource, Recorder], path: str, params: Any
 ) -> None:
@@ -219,6 +220,7 @@ def tls_server() -> Iterator[JSONServer]:
         yield srv
 
 
+@pytest.mark.usefixtures("both_paths")
 def test_tls_is_verified_by_default(tls_server: JSONServer) -> None:
     url = f"https://{tls_server.host}"
     with Resource(url) as resource, pytest.raises(jsonrest.TransportError) as info:
@@ -235,6 +237,7 @@ def test_tls_is_verified_by_default(tls_server: JSONServer) -> None:
         assert resource.get("/echo")["host"] == tls_server.host
 
 
+@pytest.mark.usefixtures("both_paths")
 @pytest.mark.anyio
 async def test_tls_is_verified_by_default_async(tls_server: JSONServer) -> None:
     url = f"https://{tls_server.host}"
@@ -311,6 +314,7 @@ def traffic(resources: Resources) -> None:
             pass
 
 
+@pytest.mark.usefixtures("both_paths")
 def test_logs_hold_no_credentials_queries_or_bodies(
     servers: list[JSONServer], closed_port: ClosedPort, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -325,6 +329,7 @@ def test_logs_hold_no_credentials_queries_or_bodies(
     assert secrets_logged(caplog.records) == []
 
 
+@pytest.mark.usefixtures("both_paths")
 @pytest.mark.anyio
 async def test_logs_hold_no_credentials_async(
     servers: list[JSONServer], closed_port: ClosedPort, caplog: pytest.LogCaptureFixture
