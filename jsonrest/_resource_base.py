@@ -194,23 +194,28 @@ class ResourceBase(Generic[C]):
 
     def _build(self, client: Any, request: Request, timeout: Any) -> httpx.Request:
         """The httpx request for `request` on this host."""
-        headers: Any = request.headers
-        extensions = None
-        if self.server_name is not None:
-            headers, extensions = self._named(headers)
+        headers, extensions = self._headers(request)
         try:
             built: httpx.Request = client.build_request(
                 request.method,
                 self.url + request.target,
                 content=request.content,
-                # With OpenTelemetry in use, the current span as `traceparent`.
-                headers=trace_headers(headers),
+                headers=headers,
                 timeout=httpx.USE_CLIENT_DEFAULT if timeout is DEFAULT else timeout,
                 extensions=extensions,
             )
         except httpx.InvalidURL as exc:  # too long: the caller's path or params
             raise ValueError(f"invalid request URL: {exc}") from exc
         return built
+
+    def _headers(self, request: Request) -> tuple[Any, dict[str, Any] | None]:
+        """The headers and extensions every path sends `request` with: with
+        OpenTelemetry in use, the current span as `traceparent`; for a host
+        found by discovery, the name it was found by."""
+        headers: Any = trace_headers(request.headers)
+        if self.server_name is None:
+            return headers, None
+        return self._named(headers)
 
     def _named(self, headers: Any) -> tuple[httpx.Headers, dict[str, Any]]:
         """Headers and extensions that send a request to an address under the
@@ -233,11 +238,7 @@ class ResourceBase(Generic[C]):
         url = self._urls.get(request.target)
         if url is None:
             url = self._url(request.target)
-        # With OpenTelemetry in use, the current span as `traceparent`.
-        headers: Any = trace_headers(request.headers)
-        extensions = None
-        if self.server_name is not None:
-            headers, extensions = self._named(headers)
+        headers, extensions = self._headers(request)
         built = build_request(
             request.method,
             url,
