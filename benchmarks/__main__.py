@@ -1,8 +1,10 @@
 """Run every benchmark part and write RESULTS.md and the charts.
 
-python -m benchmarks            # the full run (about 6 minutes on 2 cores)
+python -m benchmarks            # the full run (about 9 minutes on 2 cores)
 python -m benchmarks --quick    # a smoke run of every part (under a minute,
                                 # no profiles), written to a temporary directory
+python -m benchmarks --parts tail   # tail tolerance alone: its section of
+                                    # RESULTS.md is replaced, the rest kept
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from . import (
     peers,
     profiles,
     selection,
+    tail,
     telemetry,
 )
 from .harness import Table, Watchdog, chart, load_average
@@ -49,7 +52,10 @@ PACKAGES = [
     "matplotlib",
     "pyinstrument",
 ]
-PARTS = ("1", "2", "3", "4", "5", "6")
+PARTS = ("1", "2", "3", "4", "5", "6", "tail")
+#: Markers around the tail part's section, so that running it alone replaces
+#: that section of RESULTS.md and keeps the rest.
+TAIL_BEGIN, TAIL_END = "<!-- tail: begin -->", "<!-- tail: end -->"
 CHARTS = (
     ("fan-out", "fanout.png"),
     ("selection", "selection.png"),
@@ -83,6 +89,7 @@ class Settings:
     discovery: tuple[int, int] = (10_000, 3)  # calls per round, rounds
     profile_scale: float = 1.0
     time_limit: float = 40 * 60
+    tail: tail.Sizes = field(default_factory=tail.Sizes)
 
 
 QUICK = Settings(
@@ -103,6 +110,7 @@ QUICK = Settings(
     discovery=(2000, 1),
     profile_scale=0.1,
     time_limit=8 * 60,
+    tail=tail.QUICK,
 )
 
 
@@ -123,6 +131,8 @@ class Run:
     settings: Settings
     sections: list[tuple[str, list[Table]]] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
+    #: The tail part's section, written between its markers (see `write`).
+    tail: str = ""
     notes: list[str] = field(default_factory=list)
     server: str = ""
     profiling: bool = True
@@ -493,6 +503,46 @@ def part_cover(run: Run, out: Path) -> None:
     _naive_chart(out / "cover_naive.png", nseries, s.naive_limit)
 
 
+def part_tail(run: Run, out: Path) -> None:
+    run.log("part tail: tail tolerance")
+    result = tail.measure(run.settings.tail, log=run.log)
+    charts = tail.charts(result, out)
+    targets = [Target(name, figure, met) for name, figure, met in result.targets]
+    lines = [
+        TAIL_BEGIN,
+        "## 7. Tail tolerance (part `tail`)",
+        "",
+        f"Measured on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load "
+        f"average (1 min) {load_average()} at the end"
+        + (" — **a QUICK smoke run**" if run.settings is QUICK else "")
+        + ". Servers: one Python asyncio process on 127.0.0.1 whose ports the "
+        "run slows, fails, refuses and restores while it runs "
+        "(`benchmarks.servers.ControlledCluster`). Every row of a table ran in "
+        "this run; 'today' is the code before tail tolerance (in-flight counts "
+        "alone, no budget, no ejection, no cap).",
+        "",
+        "Charts: " + ", ".join(f"[{label}]({name})" for label, name in charts) + ".",
+        "",
+        headline(targets),
+        *[table.markdown() for table in result.tables],
+        *(f"- {note}" for note in result.notes),
+        TAIL_END,
+    ]
+    run.tail = "\n".join(lines).rstrip() + "\n"
+    run.targets += targets
+
+
+def _splice_tail(path: Path, section: str) -> None:
+    """Put the tail section into RESULTS.md in place of the one there."""
+    text = path.read_text() if path.exists() else "# jsonrest benchmarks\n"
+    if TAIL_BEGIN in text and TAIL_END in text:
+        head, rest = text.split(TAIL_BEGIN, 1)
+        text = head + section.rstrip("\n") + rest.split(TAIL_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+
+
 def _naive_chart(path: Path, nseries: dict[str, Any], limit: float) -> None:
     import matplotlib
 
@@ -535,6 +585,10 @@ def headline(targets: list[Target]) -> str:
 
 
 def write(run: Run, out: Path, quick: bool, parts: list[str], load_start: str) -> Path:
+    if parts == ["tail"]:
+        path = out / "RESULTS.md"
+        _splice_tail(path, run.tail)
+        return path
     command = "nox -s bench" + (" -- --quick" if quick else "")
     elapsed = time.perf_counter() - run.started
     lines = [
@@ -571,6 +625,8 @@ def write(run: Run, out: Path, quick: bool, parts: list[str], load_start: str) -
     for heading, tables in run.sections:
         lines += [f"## {heading}", ""]
         lines += [table.markdown() for table in tables]
+    if run.tail:
+        lines += [run.tail]
     missed = [t for t in run.targets if t.profile]
     if missed:
         lines += [
@@ -626,7 +682,9 @@ def main(argv: list[str] | None = None) -> int:
         "(default: benchmarks/, or a temporary directory with --quick)",
     )
     parser.add_argument(
-        "--parts", default=",".join(PARTS), help="comma-separated parts to run (1-6)"
+        "--parts",
+        default=",".join(PARTS),
+        help="comma-separated parts to run (1-6, tail)",
     )
     parser.add_argument(
         "--python-server", action="store_true", help="serve with Python, not nginx"
@@ -687,6 +745,8 @@ def main(argv: list[str] | None = None) -> int:
                 part_cover(run, out)
             if "6" in parts:
                 part_discovery(run)
+            if "tail" in parts:
+                part_tail(run, out)
         finally:
             stop_all()
     path = write(run, out, quick, parts, load_start)

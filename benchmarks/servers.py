@@ -315,7 +315,171 @@ async def _serve(ports: list[int], delay: float) -> None:
         server.close()
 
 
+class ControlledCluster:
+    """`count` ports whose behaviour the benchmark changes while it runs.
+
+    Each port answers BODY after its `delay`, stalls a random `stall` share
+    of requests for `stall_for` seconds more, answers `status` instead of 200
+    when set, and can be taken `down` (refusing connections, its open ones
+    closed) and brought `up` again. Commands go to the server process's stdin
+    and are applied when the call returns.
+    """
+
+    def __init__(self, count: int) -> None:
+        self.ports = free_ports(count)
+        self.hosts = [f"{LOCALHOST}:{p}" for p in self.ports]
+        self._proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.servers",
+                "controlled",
+                *map(str, self.ports),
+            ],
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+        )
+        _running.append(self)
+        try:
+            for port in self.ports:
+                wait_for(port, self._proc)
+        except BaseException:
+            self.stop()
+            raise
+
+    def command(self, *words: object) -> None:
+        """Send one command and wait for the server to apply it."""
+        assert self._proc.stdin is not None
+        assert self._proc.stdout is not None
+        self._proc.stdin.write((" ".join(map(str, words)) + "\n").encode())
+        self._proc.stdin.flush()
+        if self._proc.stdout.readline().strip() != b"ok":
+            raise RuntimeError(f"the server refused: {words}")
+
+    def set(self, index: int, **settings: float) -> None:
+        """Change port `index`'s delay, stall, stall_for or status (0: none)."""
+        for name, value in settings.items():
+            self.command("set", self.ports[index], name, value)
+
+    def reset(self) -> None:
+        """Every port up, answering at once."""
+        for index in range(len(self.ports)):
+            self.up(index)
+            self.set(index, delay=0, stall=0, stall_for=0, status=0)
+
+    def down(self, index: int) -> None:
+        self.command("down", self.ports[index])
+
+    def up(self, index: int) -> None:
+        self.command("up", self.ports[index])
+
+    def stop(self) -> None:
+        """Stop the server process (idempotent)."""
+        if self in _running:
+            _running.remove(self)
+            _terminate(self._proc)
+
+    def __enter__(self) -> ControlledCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+async def _controlled(ports: list[int]) -> None:
+    import random
+
+    rng = random.Random(7)
+    settings: dict[int, dict[str, float]] = {
+        p: {"delay": 0.0, "stall": 0.0, "stall_for": 0.0, "status": 0.0} for p in ports
+    }
+    servers: dict[int, asyncio.AbstractServer] = {}
+    writers: dict[int, set[asyncio.StreamWriter]] = {p: set() for p in ports}
+    reasons = {200: b"OK", 502: b"Bad Gateway", 503: b"Service Unavailable"}
+
+    def handler(port: int) -> Any:
+        async def handle(
+            reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        ) -> None:
+            writers[port].add(writer)
+            try:
+                while True:
+                    request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
+                    length = 0
+                    for line in request.split(b"\r\n"):
+                        if line.lower().startswith(b"content-length:"):
+                            length = int(line.split(b":")[1])
+                    if length:
+                        await reader.readexactly(length)
+                    mine = settings[port]
+                    wait = mine["delay"]
+                    if mine["stall"] and rng.random() < mine["stall"]:
+                        wait += mine["stall_for"]
+                    if wait:
+                        await asyncio.sleep(wait)
+                    status = int(mine["status"]) or 200
+                    body = BODY if status == 200 else b'{"error": "failing"}'
+                    writer.write(
+                        b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: %d\r\n\r\n%s"
+                        % (status, reasons.get(status, b"X"), len(body), body)
+                    )
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError, asyncio.TimeoutError):
+                pass
+            except asyncio.CancelledError:
+                return
+            finally:
+                writers[port].discard(writer)
+                writer.close()
+
+        return handle
+
+    async def listen(port: int) -> None:
+        servers[port] = await asyncio.start_server(
+            handler(port), LOCALHOST, port, backlog=1024
+        )
+
+    for port in ports:
+        await listen(port)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.call_later(SERVER_LIFETIME, stop.set)
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
+    )
+
+    async def commands() -> None:
+        while line := await reader.readline():
+            verb, port_text, *rest = line.decode().split()
+            port = int(port_text)
+            if verb == "set":
+                settings[port][rest[0]] = float(rest[1])
+            elif verb == "down" and port in servers:
+                servers.pop(port).close()
+                for writer in list(writers[port]):
+                    writer.close()
+            elif verb == "up" and port not in servers:
+                await listen(port)
+            sys.stdout.write("ok\n")
+            sys.stdout.flush()
+        stop.set()
+
+    task = asyncio.ensure_future(commands())
+    await stop.wait()
+    task.cancel()
+    for server in servers.values():
+        server.close()
+
+
 if __name__ == "__main__":
     mode, *port_args = sys.argv[1:]
+    if mode == "controlled":
+        asyncio.run(_controlled([int(p) for p in port_args]))
+        sys.exit(0)
     delay = float(mode.split("=")[1]) if mode.startswith("delay=") else 0.0
     asyncio.run(_serve([int(p) for p in port_args], delay))

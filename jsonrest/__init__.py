@@ -7,6 +7,7 @@ Blocking classes have plain names (`Resource`); their awaitable twins carry the
 import logging
 
 from ._async import AsyncLineStream, AsyncResource, AsyncResources, AsyncShards
+from ._budget import RetryBudget
 from ._discovery import Member
 from ._exceptions import (
     BodyTooLarge,
@@ -18,6 +19,8 @@ from ._exceptions import (
     Timeout,
     TransportError,
 )
+from ._hedge import Hedge
+from ._outliers import Outliers
 from ._response import Response
 from ._sources import dns, sniff, srv
 from ._sync import LineStream, Resource, Resources, Shards
@@ -38,13 +41,16 @@ __all__ = [
     "BroadcastError",
     "DecodeError",
     "Error",
+    "Hedge",
     "LineStream",
     "Member",
     "NoHostAvailable",
     "OpenTelemetry",
+    "Outliers",
     "Resource",
     "Resources",
     "Response",
+    "RetryBudget",
     "Shards",
     "StatusError",
     "Timeout",

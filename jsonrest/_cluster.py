@@ -13,27 +13,33 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
+from ._budget import RetryBudget
 from ._call import Broadcast, Call
 from ._deadline import Deadline
 from ._discovery import Change, Discovery, Member, discovery_options
 from ._health import Health
+from ._hedge import Hedge, hedge_option
 from ._hosts import parse_host
+from ._latency import Recent
 from ._options import (
     DEFAULT,
     Default,
     Options,
+    check_count,
     check_seconds,
+    check_share,
     check_timeout,
     cluster_options,
     resource_options,
     tls_context,
 )
+from ._outliers import Detector, Outliers
 from ._request import Headers, Request, prepare
 from ._selection import choose
 from ._sources import check_source, describe
 from ._telemetry import CallRecord, current, telemetry_setting
 
-__all__ = ["DEFAULT", "ResourcesBase", "SharedTLS"]
+__all__ = ["DEFAULT", "ResourcesBase", "SharedTLS", "Stats"]
 
 R = TypeVar("R")
 
@@ -72,6 +78,11 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
         min_refresh: float | None = None,
         discover_timeout: float | None = None,
         allow_empty: bool | None = None,
+        hedge: float | str | Hedge | None = None,
+        retry_budget: RetryBudget | Default | None = DEFAULT,
+        outliers: Outliers | Default | None = DEFAULT,
+        max_ejected: float = 0.5,
+        panic: float = 0.5,
         **options: Any,
     ) -> None:
         if isinstance(hosts, str):
@@ -99,11 +110,37 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
         self.deadline = own.deadline
         self.options = options
         self.timeout = self.resource_options.timeout
+        #: How unicasts hedge by default (None: they do not).
+        self.hedge = hedge_option(hedge)
+        if retry_budget is DEFAULT:
+            retry_budget = RetryBudget()
+        elif retry_budget is not None and not isinstance(retry_budget, RetryBudget):
+            raise TypeError(
+                f"retry_budget must be a jsonrest.RetryBudget or None, "
+                f"not {retry_budget!r}"
+            )
+        #: The retries and hedges every call of this instance draws on.
+        self.retry_budget = retry_budget
+        if outliers is DEFAULT:
+            outliers = Outliers()
+        elif outliers is not None and not isinstance(outliers, Outliers):
+            raise TypeError(
+                f"outliers must be a jsonrest.Outliers or None, not {outliers!r}"
+            )
         self.health = Health(
             backoff=own.backoff,
             max_backoff=own.max_backoff,
             max_retry_after=own.max_retry_after,
+            max_ejected=check_share("max_ejected", max_ejected),
+            panic=check_share("panic", panic),
         )
+        self._outliers = (
+            None
+            if outliers is None
+            else Detector(outliers, lambda: self.health.states.values())
+        )
+        # Latencies of recent attempts, kept once a call hedges adaptively.
+        self._recent: Recent | None = None
         self.rng = random.Random()
         # None: OpenTelemetry's global providers, looked up at each call.
         self._telemetry = telemetry_setting(telemetry)
@@ -202,7 +239,8 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
     def priority(self, host: str) -> Any:
         """The priority of `host`: lower is better, None removes it from choice.
 
-        The default ranks live hosts first, by fewest requests in flight; then
+        The default ranks live hosts first, by their latency estimate weighed
+        with their requests in flight (`Health.priority`); then
         hosts that asked to be left alone (`Retry-After`); then hosts that are
         down, by when their backoff ends. Override it to steer traffic.
         """
@@ -215,10 +253,15 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
             priority = self.health.priority  # skip a call layer on the hot path
         return choose(hosts, priority, self.health, self.rng)
 
-    def stats(self) -> dict[str, dict[str, Any]]:
+    def stats(self) -> Stats:
         """Per host: requests, failures, in flight, state (up/avoided/down), until
-        (epoch seconds or None) and mean latency in seconds."""
-        return self.health.stats()
+        (epoch seconds or None), mean latency and the latency estimate choice
+        weighs (`latency`, a peak-EWMA) in seconds, and whether it is on
+        probation; `.retry_budget` holds the budget's balance (None without)."""
+        stats = Stats(self.health.stats())
+        budget = self.retry_budget
+        stats.retry_budget = None if budget is None else budget.stats()
+        return stats
 
     # Plans ----------------------------------------------------------------
 
@@ -284,8 +327,19 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
             telemetry = current()
         return telemetry.call(kind, method, target)
 
-    def _call(self, idempotent: bool | None, timeout: Any, *start: Any) -> Call:
+    def _hedging(self, hedge: Any) -> Hedge | None:
+        hedging = self.hedge if hedge is DEFAULT else hedge_option(hedge)
+        if hedging is not None and hedging.delay is None and self._recent is None:
+            self._recent = Recent()  # from now on every answer's latency counts
+        return hedging
+
+    def _call(
+        self, idempotent: bool | None, timeout: Any, *start: Any, hedge: Any = DEFAULT
+    ) -> Call:
         """The plan of a unicast (`start`: the arguments of `_start`)."""
+        hedging = (
+            None if hedge is DEFAULT and self.hedge is None else self._hedging(hedge)
+        )
         request, hosts, deadline = self._start(*start)
         return Call(
             request,
@@ -298,10 +352,18 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
             idempotent=idempotent,
             given=_given(timeout),
             record=self._record("unicast", request.method, request.target),
+            hedge=hedging,
+            budget=self.retry_budget,
+            outliers=self._outliers,
+            recent=self._recent,
         )
 
-    def _broadcast(self, timeout: Any, *start: Any) -> Broadcast:
+    def _broadcast(
+        self, timeout: Any, *start: Any, quorum: int | None = None
+    ) -> Broadcast:
         """The plan of a broadcast (`start`: the arguments of `_start`)."""
+        if quorum is not None:
+            quorum = check_count("quorum", quorum, 1)
         request, hosts, deadline = self._start(*start)
         return Broadcast(
             request,
@@ -311,7 +373,16 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
             deadline=deadline,
             given=_given(timeout),
             record=self._record("broadcast", request.method, request.target),
+            outliers=self._outliers,
+            quorum=quorum,
         )
+
+
+class Stats(dict[str, dict[str, Any]]):
+    """What `stats()` returns: a dict of each host's figures, and the retry
+    budget's (`balance`, `calls`, `retries`, `refused`) as `.retry_budget`."""
+
+    retry_budget: dict[str, Any] | None = None
 
 
 def _name_of(host: str) -> str:

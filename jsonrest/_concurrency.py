@@ -1,10 +1,11 @@
 """What truly differs between the twins, as hand-written async and sync pairs.
 
 The generated sync twin only renames `AsyncWorkers` to `Workers`, `AsyncGate`
-to `Gate`, `async_cancel_after` to `cancel_after`, `async_shield` to `shield`,
-`async_running_loop` to `running_loop`, `AsyncBackground` to `Background`,
-`async_in_thread` to `in_thread`, `async_call_source` to `call_source` and
-`async_check_callable` to `check_callable`; the rest is shared code.
+to `Gate`, `async_race` to `race`, `async_cancel_after` to `cancel_after`,
+`async_shield` to `shield`, `async_running_loop` to `running_loop`,
+`AsyncBackground` to `Background`, `async_in_thread` to `in_thread`,
+`async_call_source` to `call_source` and `async_check_callable` to
+`check_callable`; the rest is shared code.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import math
+import queue
 import sys
 import threading
+import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,21 +31,25 @@ import httpx
 __all__ = [
     "AsyncBackground",
     "AsyncGate",
+    "AsyncRace",
     "AsyncWorkers",
     "Background",
     "Gate",
     "NoScope",
+    "Race",
     "Workers",
     "async_call_source",
     "async_cancel_after",
     "async_check_callable",
     "async_in_thread",
+    "async_race",
     "async_running_loop",
     "async_shield",
     "call_source",
     "cancel_after",
     "check_callable",
     "in_thread",
+    "race",
     "running_loop",
     "shield",
 ]
@@ -50,6 +58,11 @@ log = logging.getLogger("jsonrest")
 
 T = TypeVar("T")
 Outcome = Any  # a call's result, or the Exception it raised
+#: What a race hands back: the token a call was started with, its outcome (a
+#: result, an Exception, or None for a call that never ran or was cancelled)
+#: and its wall time in seconds.
+Ended = tuple[Any, Outcome, float]
+Left = Callable[[Any, Outcome, float], None]
 
 
 class AsyncWorkers:
@@ -141,6 +154,10 @@ class Workers:
                 results[index] = exc
         return results
 
+    def submit(self, call: Callable[[], Any]) -> None:
+        """Run `call` on a thread of the pool (queued while all are busy)."""
+        self._executor().submit(call)
+
     def close(self) -> None:
         """Stop the threads once the calls they run have ended."""
         with self._lock:
@@ -148,6 +165,156 @@ class Workers:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True)
+
+
+class AsyncRace:
+    """Calls run at once in a task group, their outcomes handed back one at a
+    time as they end (see `async_race`)."""
+
+    def __init__(self, group: anyio.abc.TaskGroup, left: Left) -> None:
+        self._group = group
+        self._left = left
+        self._send, self._receive = anyio.create_memory_object_stream[Ended](math.inf)
+        self._closed = False
+        #: Calls started whose outcome has not been handed back yet.
+        self.running = 0
+
+    def start(self, token: Any, call: Callable[[], Awaitable[Any]]) -> None:
+        """Start `call`; its outcome comes back from `next` with `token`."""
+        self.running += 1
+        self._group.start_soon(self._run, token, call)
+
+    async def _run(self, token: Any, call: Callable[[], Awaitable[Any]]) -> None:
+        start = time.perf_counter()
+        outcome: Outcome = None
+        handed = False
+        try:
+            outcome = await call()
+        except Exception as exc:
+            outcome = exc
+        finally:
+            elapsed = time.perf_counter() - start
+            if not self._closed:
+                handed = True
+                self._send.send_nowait((token, outcome, elapsed))
+            if not handed:  # cancelled as the race ended: its own report
+                self._left(token, outcome, elapsed)
+
+    async def next(self, timeout: float | None) -> Ended | None:
+        """The next outcome, or None when `timeout` seconds pass first."""
+        with anyio.move_on_after(timeout):
+            ended = await self._receive.receive()
+            self.running -= 1
+            return ended
+        return None
+
+    def _close(self) -> None:
+        self._closed = True
+        while True:
+            try:
+                ended = self._receive.receive_nowait()
+            except anyio.WouldBlock:
+                break
+            self._left(*ended)
+        self._send.close()
+        self._receive.close()
+
+
+@asynccontextmanager
+async def async_race(workers: AsyncWorkers, left: Left) -> AsyncIterator[AsyncRace]:
+    """Run calls at once and take their outcomes as they end, first first.
+
+    Leaving the block cancels the calls still running and waits for them to
+    end (an httpx request cancelled closes its connection); each outcome not
+    taken by `next`, a cancelled call's (None) included, goes to `left`.
+    """
+    error: Exception | None = None
+    try:
+        async with anyio.create_task_group() as group:
+            race = AsyncRace(group, left)
+            try:
+                yield race
+            except Exception as exc:  # raised as it is, not in an ExceptionGroup
+                error = exc
+            finally:
+                race._closed = True  # a call ending from now on reports itself
+                group.cancel_scope.cancel()
+    finally:
+        race._close()
+    if error is not None:
+        raise error
+
+
+class Race:
+    """Calls run at once on threads, their outcomes handed back one at a time
+    as they end (see `race`)."""
+
+    def __init__(self, workers: Workers, left: Left) -> None:
+        self._workers = workers
+        self._left = left
+        self._queue: queue.SimpleQueue[Ended] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+        #: Calls started whose outcome has not been handed back yet.
+        self.running = 0
+
+    def start(self, token: Any, call: Callable[[], Any]) -> None:
+        """Start `call` on a thread; its outcome comes back from `next`."""
+        self.running += 1
+        self._workers.submit(lambda: self._run(token, call))
+
+    def _run(self, token: Any, call: Callable[[], Any]) -> None:
+        if self._closed:  # queued until after the race ended: never run
+            self._left(token, None, 0.0)
+            return
+        start = time.perf_counter()
+        outcome: Outcome
+        try:
+            outcome = call()
+        except Exception as exc:
+            outcome = exc
+        elapsed = time.perf_counter() - start
+        with self._lock:
+            if not self._closed:
+                self._queue.put((token, outcome, elapsed))
+                return
+        self._left(token, outcome, elapsed)  # abandoned: its own report
+
+    def next(self, timeout: float | None) -> Ended | None:
+        """The next outcome, or None when `timeout` seconds pass first."""
+        try:
+            ended = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        self.running -= 1
+        return ended
+
+    def _close(self) -> None:
+        with self._lock:
+            self._closed = True
+        while True:
+            try:
+                ended = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            self._left(*ended)
+
+
+@contextmanager
+def race(workers: Workers, left: Left) -> Iterator[Race]:
+    """Run calls at once on `workers`' threads and take their outcomes as they
+    end, first first.
+
+    A thread cannot be cancelled: leaving the block abandons the calls still
+    running. Each runs on to its own end (bounded by its timeouts), then hands
+    its outcome to `left` from its thread; one still queued for a thread then
+    never runs (`left` gets None). Outcomes not taken by `next` go to `left`.
+    """
+    running = Race(workers, left)
+    try:
+        yield running
+    finally:
+        running._close()
 
 
 class AsyncGate:

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from ._latency import DECAY, estimate, observe, score
 
 __all__ = ["Health", "HostState"]
 
@@ -46,6 +49,12 @@ class HostState:
     #: How many times the host was marked down: a request started before the
     #: latest mark found the host as it was then, so its failure is no news.
     epoch: int = 0
+    #: The peak-EWMA latency estimate (seconds) as of `stamp` (see _latency).
+    cost: float = 0.0
+    stamp: float = 0.0
+    #: Marked down by its answers: once let back, only requests that may be
+    #: sent twice go to it, until it answers well again.
+    probation: bool = False
 
 
 class Health:
@@ -57,6 +66,13 @@ class Health:
     probe: only a request started after the host was last marked down can
     escalate its backoff, so a burst of requests failing together costs one
     step, not one each. A success marks the host up.
+
+    At most `max_ejected` of the members (a share, at least one host) are down
+    at once: a failure beyond that is counted but marks nothing. When fewer
+    than `panic` of the members are live, hosts that are down count as live,
+    so load spreads over all of them rather than piling on the survivors.
+    Each host's latency is estimated (a peak-EWMA decaying over `decay`
+    seconds) and weighs in its priority with its requests in flight.
     """
 
     def __init__(
@@ -68,11 +84,21 @@ class Health:
         max_retry_after: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        max_ejected: float = 1.0,
+        panic: float = 0.0,
+        decay: float = DECAY,
     ) -> None:
         if backoff <= 0 or max_backoff < backoff:
             raise ValueError("need 0 < backoff <= max_backoff")
         if max_retry_after < 0:
             raise ValueError("max_retry_after must be >= 0")
+        self.max_ejected = max_ejected
+        self.panic = panic
+        self.decay = decay
+        # Hosts marked down, some of whose backoffs may have ended since.
+        self._down: set[HostState] = set()
+        #: Hosts on probation right now (see HostState.probation).
+        self.on_probation = 0
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.max_retry_after = max_retry_after
@@ -121,6 +147,9 @@ class Health:
             if state is None:
                 return None
             state.retired = True
+            if state.probation:
+                state.probation = False
+                self.on_probation -= 1
             self._states = {h: s for h, s in self._states.items() if h != host}
             self.hosts = tuple(h for h in self.hosts if h != host)
             self._retired.append(state)
@@ -198,9 +227,12 @@ class Health:
     def finished(self, state: HostState, elapsed: float) -> bool:
         """A request ended, however it ended; True when its host is retired and
         idle, so its pool may close now."""
+        now = self.clock()
         with self.lock:
             state.in_flight -= 1
             state.latency += elapsed
+            state.cost = observe(state.cost, state.stamp, now, elapsed, self.decay)
+            state.stamp = now
             return state.retired and not state.in_flight
 
     # Health ---------------------------------------------------------------
@@ -214,11 +246,15 @@ class Health:
         True when that marked it up (it had failed before).
         """
         state = self._state(host)
-        if state is None or not state.failures:
+        if state is None or not (state.failures or state.probation):
             return False  # the common case, without taking the lock
         with self.lock:
             failures, state.failures = state.failures, 0
             state.down_until = 0.0
+            self._down.discard(state)
+            if state.probation:
+                state.probation = False
+                self.on_probation -= 1
         if failures:
             log.info("host %s is up", state.host)
         return bool(failures)
@@ -237,19 +273,66 @@ class Health:
             state.errors += 1
             if epoch is not None and epoch != state.epoch:
                 return 0.0
-            state.epoch += 1
-            state.failures += 1
-            exponent = min(state.failures - 1, 32)
-            full = min(self.backoff * 2.0**exponent, self.max_backoff)
-            delay = full * self.rng.uniform(0.5, 1.0)
-            state.down_until = self.clock() + delay
-            self._wait(state.down_until, state)
+            capped = self._capped(state)
+            if not capped:
+                state.epoch += 1
+                state.failures += 1
+                exponent = min(state.failures - 1, 32)
+                full = min(self.backoff * 2.0**exponent, self.max_backoff)
+                delay = full * self.rng.uniform(0.5, 1.0)
+                state.down_until = self.clock() + delay
+                self._down.add(state)
+                self._wait(state.down_until, state)
+        if capped:  # DEBUG: a capped host may fail at every request
+            log.debug(
+                "host %s failed, not marked down: %d of %d hosts are down already "
+                "(max_ejected=%g)",
+                state.host,
+                len(self._down),
+                len(self.hosts),
+                self.max_ejected,
+            )
+            return 0.0
         log.info(
             "host %s is down for %.1f s (failure %d)", state.host, delay, state.failures
         )
         if self.on_down is not None:
             self.on_down(state.host)
         return delay
+
+    def eject(self, state: HostState, epoch: int | None = None) -> float:
+        """The host's answers mark it down (outlier ejection): as `failed`,
+        and once let back it is on probation until it answers well."""
+        delay = self.failed(state, epoch)
+        if delay and not state.probation:
+            with self.lock:
+                if not state.probation:
+                    state.probation = True
+                    self.on_probation += 1
+        return delay
+
+    def _capped(self, state: HostState) -> bool:
+        """Whether marking `state` down would pass `max_ejected` (lock held)."""
+        if self.max_ejected >= 1.0 or state in self._down:
+            return False
+        self._prune()
+        cap = max(1, math.floor(self.max_ejected * len(self.hosts) + 1e-9))
+        return len(self._down) >= cap
+
+    def _prune(self) -> None:
+        """Forget the hosts whose backoff has ended (lock held)."""
+        now = self.clock()
+        ended = [s for s in self._down if s.down_until <= now or s.retired]
+        self._down.difference_update(ended)
+
+    def panicking(self) -> bool:
+        """Whether fewer than `panic` of the members are live (not down)."""
+        if not self.panic or not self._down:
+            return False
+        with self.lock:
+            self._prune()
+            members = len(self.hosts)
+            return bool(members) and members - len(self._down) < self.panic * members
 
     def avoid(self, host: str | HostState, seconds: float) -> None:
         """The host asked for time (429/503 with `Retry-After`): steer away.
@@ -293,7 +376,7 @@ class Health:
         if state is None:
             return None
         now = self.clock()
-        if state.down_until > now:
+        if state.down_until > now and not self.panicking():
             return DOWN
         if state.avoid_until > now:
             return AVOIDED
@@ -318,19 +401,24 @@ class Health:
     def priority(self, host: str) -> tuple[int, float] | None:
         """The default priority: lower is better, None for a host discarded.
 
-        Live hosts come first, fewest requests in flight first; then hosts that
-        asked to be left alone, then hosts that are down, each by when their
-        wait ends.
+        Live hosts come first, by their latency estimate times the square root
+        of their requests in flight plus one (`_latency.score`); then hosts
+        that asked to be left
+        alone, then hosts that are down, each by when their wait ends.
         """
         state = self._states.get(host)
         if state is None:
             return None
         now = self.clock()
-        if state.down_until > now:
+        if state.down_until > now and not self.panicking():
             return (DOWN, state.down_until)
         if state.avoid_until > now:
             return (AVOIDED, state.avoid_until)
-        return (LIVE, state.in_flight)
+        return (LIVE, score(state.cost, state.stamp, now, state.in_flight, self.decay))
+
+    def latency(self, state: HostState) -> float:
+        """`state`'s latency estimate now, in seconds (0 before any answer)."""
+        return estimate(state.cost, state.stamp, self.clock(), self.decay)
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per host: requests, errors, in flight, state, until, mean latency."""
@@ -353,5 +441,7 @@ class Health:
                     "state": status,
                     "until": wall + (until - now) if until else None,
                     "mean_latency": s.latency / completed if completed else None,
+                    "latency": estimate(s.cost, s.stamp, now, self.decay),
+                    "probation": s.probation,
                 }
         return result

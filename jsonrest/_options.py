@@ -41,6 +41,7 @@ __all__ = [
     "ClusterOptions",
     "Default",
     "Options",
+    "check_share",
     "check_timeout",
     "cluster_options",
     "lane_sizes",
@@ -263,6 +264,16 @@ def check_count(name: str, value: object, least: int, most: int | None = None) -
         bounds = f">= {least}" if most is None else f"from {least} to {most}"
         raise ValueError(f"{name} must be an int {bounds}, not {_show(count)}")
     return count
+
+
+def check_share(name: str, value: object) -> float:
+    """Option `name` as a share from 0 to 1 (0.5: half)."""
+    if not _is_number(value):
+        raise TypeError(f"{name} must be a number from 0 to 1, not {_show(value)}")
+    share = float(value)
+    if not 0 <= share <= 1:  # false for nan too
+        raise ValueError(f"{name} must be a number from 0 to 1, not {_show(value)}")
+    return share
 
 
 def check_timeout(value: object) -> float | httpx.Timeout | None:

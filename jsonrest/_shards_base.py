@@ -16,7 +16,7 @@ from ._options import Default
 from ._placement import Placement
 from ._request import IDEMPOTENT
 
-__all__ = ["ShardsBase", "check_options", "log"]
+__all__ = ["ShardsBase", "check_no_quorum", "check_options", "log"]
 
 log = logging.getLogger("jsonrest")
 
@@ -127,6 +127,15 @@ def check_options(kind: str, options: Mapping[str, Any]) -> None:
         raise TypeError(
             f"{kind} does not take {', '.join(named)}: its hosts are those its "
             "placement names (discovery is for Resources)"
+        )
+
+
+def check_no_quorum(kw: Mapping[str, Any]) -> None:
+    """`TypeError` for a quorum given to multicast, which needs every key."""
+    if "quorum" in kw:
+        raise TypeError(
+            "multicast takes no quorum: each key needs its own answer; "
+            "for a quorum of the hosts of one key, use broadcast(key, ..., quorum=k)"
         )
 
 

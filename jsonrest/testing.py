@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json as jsonlib
+import random
 import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from types import TracebackType
@@ -45,6 +46,7 @@ Handler = Callable[[httpx.Request], httpx.Response]
 # What a fake host gives respx: a response, or in an async call (`slow(delay)`)
 # a coroutine that respx awaits.
 Answer: TypeAlias = "httpx.Response | Coroutine[Any, Any, httpx.Response]"
+Fault = Callable[[httpx.Request], "Answer | None"]
 
 
 def _in_async_call() -> bool:
@@ -88,8 +90,15 @@ class FakeHost:
         self.host = host
         self.url = parse_host(host).url
         self.requests: list[httpx.Request] = []
+        #: Draws which requests a `share` of slowness or failure falls on;
+        #: seed it (`fake.rng.seed(1)`) for a repeatable test.
+        self.rng = random.Random()
         self._routes: dict[tuple[str, str], Handler] = {}
-        self._fault: Callable[[httpx.Request], Answer] | None = None
+        # Each answers a request, or None to leave it to the next: a host down
+        # refuses every request; then a failing share, then a slow share.
+        self._down: Fault | None = None
+        self._failing: Fault | None = None
+        self._slow: Fault | None = None
 
     def __repr__(self) -> str:
         return f"<FakeHost {self.host}>"
@@ -128,11 +137,27 @@ class FakeHost:
                 "connection refused (jsonrest.testing)", request=request
             )
 
-        self._fault = refuse
+        self._down = refuse
+        self._failing = self._slow = None
         return self
 
-    def slow(self, delay: float | None = None) -> FakeHost:
-        """Answer late, or not at all.
+    def _share(self, share: float, fault: Fault) -> Fault | None:
+        """`fault` for a random `share` of the requests (None for none)."""
+        if isinstance(share, bool) or not 0 <= share <= 1:
+            raise ValueError(f"share must be a number from 0 to 1, not {share!r}")
+        if share >= 1:
+            return fault
+        if share <= 0:
+            return None
+
+        def sometimes(request: httpx.Request) -> Answer | None:
+            return fault(request) if self.rng.random() < share else None
+
+        return sometimes
+
+    def slow(self, delay: float | None = None, *, share: float = 1.0) -> FakeHost:
+        """Answer late, or not at all: every request, or a random `share` of
+        them (0.01: one in a hundred, like a host that stalls now and then).
 
         With no `delay`, every request times out at once (`httpx.ReadTimeout`,
         as if the host never answered) so tests stay fast. With a `delay` in
@@ -141,7 +166,8 @@ class FakeHost:
         the timeout and then raises `httpx.ReadTimeout`. The wait uses the
         running event loop (asyncio or trio) in the awaitable classes and
         `time.sleep` in the blocking ones (so a blocking class called straight
-        from a coroutine cannot be made slow with a delay).
+        from a coroutine cannot be made slow with a delay). A slow host may
+        also be `failing` a share of its requests.
         """
         if delay is not None and delay < 0:
             raise ValueError("delay must be >= 0")
@@ -154,29 +180,37 @@ class FakeHost:
                 return _after(timeout, lambda: _timed_out(request))
             return _after(delay, lambda: self._answer(request))
 
-        self._fault = late
+        self._slow = self._share(share, late)
+        self._down = None
         return self
 
-    def failing(self, status: int = 503, retry_after: float | None = None) -> FakeHost:
-        """Answer every request with `status` (and `Retry-After`, if given)."""
+    def failing(
+        self, status: int = 503, retry_after: float | None = None, *, share: float = 1.0
+    ) -> FakeHost:
+        """Answer every request, or a random `share` of them, with `status`
+        (and `Retry-After`, if given); the rest as usual, or late if `slow`."""
         headers = {} if retry_after is None else {"retry-after": str(int(retry_after))}
 
         def fail(request: httpx.Request) -> httpx.Response:
             return httpx.Response(status, json={"error": "failing"}, headers=headers)
 
-        self._fault = fail
+        self._failing = self._share(share, fail)
+        self._down = None
         return self
 
     def up(self) -> FakeHost:
         """Back to normal: answer from the routes."""
-        self._fault = None
+        self._down = self._failing = self._slow = None
         return self
 
     def handle(self, request: httpx.Request) -> Answer:
         """Record `request` and answer it (respx calls this)."""
         self.requests.append(request)
-        if self._fault is not None:
-            return self._fault(request)
+        for fault in (self._down, self._failing, self._slow):
+            if fault is not None:
+                answer = fault(request)
+                if answer is not None:
+                    return answer
         return self._answer(request)
 
     def _answer(self, request: httpx.Request) -> httpx.Response:

@@ -127,6 +127,9 @@ class _Handler(BaseHTTPRequestHandler):
         route = parts[0]
         if owner.delay:
             time.sleep(owner.delay)
+        if owner.status:
+            self._json(owner.status, {"status": owner.status, "host": owner.host})
+            return
         if route == "drop":
             # Read the whole request, then close without a reply.
             self.close_connection = True
@@ -238,11 +241,16 @@ class JSONServer:
     then closes without a reply), `/redirect?to=<url>[&status=<code>]
     [&cookie=<name=value>]`, and `/v3/cluster/member/list` (etcd's member
     list: each of `members`, client URLs, once it is set). With `tls` (a
-    server-side SSLContext) it speaks HTTPS.
+    server-side SSLContext) it speaks HTTPS. With `status` it answers every
+    request with that status instead (a proxy whose upstream is dead:
+    `status=502`); both may change later.
     """
 
-    def __init__(self, delay: float = 0.0, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, delay: float = 0.0, tls: ssl.SSLContext | None = None, status: int = 0
+    ) -> None:
         self.delay = delay
+        self.status = status
         self.requests: list[tuple[str, str]] = []
         self.ids: collections.Counter[str] = collections.Counter()
         self.connections = 0

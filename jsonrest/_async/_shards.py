@@ -10,7 +10,7 @@ from .._exceptions import BroadcastError
 from .._options import DEFAULT, Default
 from .._placement import Placement
 from .._response import Response
-from .._shards_base import ShardsBase, check_options, log
+from .._shards_base import ShardsBase, check_no_quorum, check_options, log
 from ._resources import AsyncResources
 
 __all__ = ["AsyncShards"]
@@ -46,7 +46,8 @@ class AsyncShards(ShardsBase[AsyncResources]):
     async def broadcast(
         self, key: Hashable, method: str, path: str, json: Any = None, **kw: Any
     ) -> list[Response]:
-        """Send to every host that holds `key`; as `AsyncResources.broadcast`."""
+        """Send to every host that holds `key`; as `AsyncResources.broadcast`
+        (`quorum=k`: the first k 2xx answers of those hosts)."""
         return await self.resources.broadcast(
             method, path, json, hosts=self._ordered(self[key]), **kw
         )
@@ -72,7 +73,10 @@ class AsyncShards(ShardsBase[AsyncResources]):
         timeout or a dropped connection only when idempotent (GET, HEAD,
         OPTIONS, PUT, DELETE, or `idempotent=True`). If keys are left without
         an answer, `BroadcastError` holds every error and every response.
+        It takes no `quorum`: every key needs its answer (use `broadcast` for a
+        quorum of the hosts holding one key).
         """
+        check_no_quorum(kw)
         plan = self._plan(keys, method, idempotent, deadline, path)
         with plan.record:
             while hosts := plan.next_hosts():

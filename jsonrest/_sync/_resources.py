@@ -12,9 +12,10 @@ from typing import Any
 
 from .._call import Attempt, Broadcast, Call
 from .._cluster import ResourcesBase
-from .._concurrency import Workers, cancel_after
+from .._concurrency import Workers, cancel_after, race
 from .._discovery import Discovery
 from .._exceptions import Error
+from .._hedge import Hedge
 from .._options import DEFAULT, Default, Options
 from .._request import Headers
 from .._response import Response
@@ -33,10 +34,19 @@ class Resources(ResourcesBase[Resource]):
     another host; default 2), `deadline` (seconds bounding a whole call, default
     none), `backoff` / `max_backoff` (seconds a failed host is left alone,
     doubling per consecutive failure), `max_retry_after` (cap on a host's
-    `Retry-After`, default 60 s), `telemetry` (None: OpenTelemetry's
-    global providers, once configured; False: none; or
-    `jsonrest.OpenTelemetry(...)`); the rest go to every `Resource`
-    (`timeout`, `limit` per host, `headers`, httpx client keywords). A
+    `Retry-After`, default 60 s), `max_workers` (threads of the blocking
+    twin's broadcast and hedging pool, default 64, unused here), `telemetry` (None:
+    OpenTelemetry's global providers, once configured; False: none; or
+    `jsonrest.OpenTelemetry(...)`), `hedge` (seconds, `"adaptive"` or a
+    `jsonrest.Hedge`: when unicasts send the request again to a second host;
+    default None, never), `retry_budget` (a `jsonrest.RetryBudget` the
+    retries and hedges of every call draw on: by default 20% of the calls of
+    the last 10 s plus 10 a second; None for no budget), `outliers` (a
+    `jsonrest.Outliers`: when answers mark a host down; None for never),
+    `max_ejected` (the share of hosts that may be down at once, default 0.5)
+    and `panic` (below this share of live hosts, down hosts are chosen too,
+    default 0.5); the rest go to every `Resource` (`timeout`, `limit`
+    per host, `headers`, httpx client keywords). A
     broadcast runs on a pool of `max_workers` threads (default 64);
     wider broadcasts queue.
 
@@ -75,6 +85,7 @@ class Resources(ResourcesBase[Resource]):
         timeout: Any = DEFAULT,
         idempotent: bool | None = None,
         deadline: float | Default | None = DEFAULT,
+        hedge: float | str | Hedge | Default | None = DEFAULT,
     ) -> Response:
         """Send to one host chosen by `choice` (among `hosts` if given).
 
@@ -85,21 +96,79 @@ class Resources(ResourcesBase[Resource]):
         502/503/504. POST and PATCH are otherwise sent at most once. The
         `deadline` bounds the whole call. Raises `TransportError` naming every
         host tried, `Timeout` past the deadline, `NoHostAvailable` when no host
-        may be chosen.
+        may be chosen. Retries beyond the retry budget are not sent.
+
+        `hedge` (seconds, `"adaptive"`, a `jsonrest.Hedge` or None; the
+        instance's by default) sends an idempotent request again to another
+        live host when no answer has come after the delay; the first complete
+        answer wins and the other attempts are cancelled.
         """
         start = (method, path, json, content, params, headers, hosts, deadline)
-        call = self._call(idempotent, timeout, *start)
+        call = self._call(idempotent, timeout, *start, hedge=hedge)
         refresher = self._refresher
         if refresher is not None and refresher.follow() and hosts is None:
-            call = self._call(idempotent, timeout, *start)  # the members changed
+            # The members changed.
+            call = self._call(idempotent, timeout, *start, hedge=hedge)
         self._reap()
         with call.record:
             with cancel_after(call.time_left()) as scope:
-                while (attempt := call.next()) is not None:
-                    self._attempt(call, attempt)
+                if call.hedging:
+                    self._hedged(call)
+                else:
+                    while (attempt := call.next()) is not None:
+                        self._attempt(call, attempt)
             if scope.cancelled_caught:
                 call.expired()
             return call.result()
+
+    def _hedged(self, call: Call) -> None:
+        """Run a unicast whose attempts may overlap: a hedge starts each time
+        the delay passes with no answer, a failover once every attempt has
+        failed; the first answer that settles the call wins."""
+        with race(self._workers, partial(self._left, call)) as runs:
+            attempt = call.next()
+            while attempt is not None:
+                runs.start(attempt, partial(self._send, call, attempt))
+                attempt = None
+                while runs.running and not call.decided:
+                    ended = runs.next(call.wait_time())
+                    if ended is not None:
+                        self._report(call, *ended)
+                    elif call.expired_now():
+                        return  # the blocking twin's deadline (no cancel scope)
+                    elif (hedge := call.hedge()) is not None:
+                        runs.start(hedge, partial(self._send, call, hedge))
+                if not call.decided:
+                    attempt = call.next()
+
+    def _send(self, plan: Call | Broadcast, attempt: Attempt) -> Response:
+        with attempt.record:  # its span is the current one while it is sent
+            response: Response = attempt.resource.send(
+                plan.request, attempt.timeout, plan.deadline
+            )
+        return response
+
+    def _report(
+        self, plan: Call | Broadcast, attempt: Attempt, outcome: Any, elapsed: float
+    ) -> None:
+        """Report an attempt's outcome, as `_attempt` does, from the race."""
+        try:
+            if isinstance(outcome, Response):
+                plan.answered(attempt, outcome)
+            elif isinstance(outcome, Error):
+                self._check_open()
+                plan.failed(attempt, outcome)
+            elif outcome is not None:
+                raise outcome  # not a host's failure: a bug, or closed under us
+        finally:
+            if plan.ended(attempt, outcome, elapsed):
+                self._reap()
+
+    def _left(
+        self, plan: Call | Broadcast, attempt: Attempt, outcome: Any, elapsed: float
+    ) -> None:
+        """An attempt that lost a race ended: cancelled, or left to finish."""
+        plan.abandoned(attempt, outcome, elapsed)
 
     def broadcast(
         self,
@@ -113,6 +182,7 @@ class Resources(ResourcesBase[Resource]):
         headers: Headers | None = None,
         timeout: Any = DEFAULT,
         deadline: float | Default | None = DEFAULT,
+        quorum: int | None = None,
     ) -> list[Response]:
         """Send to every host (or `hosts`) at once; return responses in host order.
 
@@ -121,19 +191,45 @@ class Resources(ResourcesBase[Resource]):
         `ExceptionGroup` of the errors, with `.responses` holding every
         response that did arrive. A host discarded before its request starts
         is skipped. Its wall time is that of the slowest host.
+
+        With `quorum=k`, it returns the first k 2xx responses as soon as they
+        have arrived, in that order, and cancels the rest; `BroadcastError`
+        as soon as k can no longer be reached.
         """
         start = (method, path, json, content, params, headers, hosts, deadline)
-        plan = self._broadcast(timeout, *start)
+        plan = self._broadcast(timeout, *start, quorum=quorum)
         refresher = self._refresher
         if refresher is not None and refresher.follow() and hosts is None:
-            plan = self._broadcast(timeout, *start)  # the members changed
+            plan = self._broadcast(
+                timeout, *start, quorum=quorum
+            )  # the members changed
         self._reap()
-        calls = [partial(self._broadcast_one, plan, host) for host in plan.hosts]
         with plan.record:
+            if plan.quorum is not None:
+                with cancel_after(plan.time_left()) as scope:
+                    self._quorum(plan)
+                if scope.cancelled_caught:
+                    plan.expire_rest()
+                return plan.result()
+            calls = [partial(self._broadcast_one, plan, host) for host in plan.hosts]
             for outcome in self._workers.gather(calls):
                 if outcome is not None:
                     raise outcome  # not a host's failure: a bug, or closed under us
             return plan.result()
+
+    def _quorum(self, plan: Broadcast) -> None:
+        """Run a quorum broadcast: every host at once, until it is decided."""
+        with race(self._workers, partial(self._left, plan)) as runs:
+            for host in plan.hosts:
+                attempt = plan.start(host)
+                if attempt is not None:
+                    runs.start(attempt, partial(self._send, plan, attempt))
+            while runs.running and not plan.decided:
+                ended = runs.next(plan.wait_time())
+                if ended is not None:
+                    self._report(plan, *ended)
+                elif plan.expired_now():
+                    return  # the blocking twin's deadline (no cancel scope)
 
     def _broadcast_one(self, plan: Broadcast, host: str) -> None:
         attempt = plan.start(host)

@@ -12,7 +12,7 @@ from .._exceptions import BroadcastError
 from .._options import DEFAULT, Default
 from .._placement import Placement
 from .._response import Response
-from .._shards_base import ShardsBase, check_options, log
+from .._shards_base import ShardsBase, check_no_quorum, check_options, log
 from ._resources import Resources
 
 __all__ = ["Shards"]
@@ -48,7 +48,8 @@ class Shards(ShardsBase[Resources]):
     def broadcast(
         self, key: Hashable, method: str, path: str, json: Any = None, **kw: Any
     ) -> list[Response]:
-        """Send to every host that holds `key`; as `Resources.broadcast`."""
+        """Send to every host that holds `key`; as `Resources.broadcast`
+        (`quorum=k`: the first k 2xx answers of those hosts)."""
         return self.resources.broadcast(
             method, path, json, hosts=self._ordered(self[key]), **kw
         )
@@ -74,7 +75,10 @@ class Shards(ShardsBase[Resources]):
         timeout or a dropped connection only when idempotent (GET, HEAD,
         OPTIONS, PUT, DELETE, or `idempotent=True`). If keys are left without
         an answer, `BroadcastError` holds every error and every response.
+        It takes no `quorum`: every key needs its answer (use `broadcast` for a
+        quorum of the hosts holding one key).
         """
+        check_no_quorum(kw)
         plan = self._plan(keys, method, idempotent, deadline, path)
         with plan.record:
             while hosts := plan.next_hosts():

@@ -96,14 +96,30 @@ async def test_broadcast_keeps_every_response_when_a_host_fails(
 
 
 @pytest.mark.anyio
-async def test_unicast_spreads_sequential_load(servers: list[JSONServer]) -> None:
+async def test_unicast_tries_every_host_before_it_knows_their_latency(
+    servers: list[JSONServer],
+) -> None:
     async with AsyncResources(hosts_of(servers)) as resources:
-        for _ in range(60):
+        first = [(await resources.unicast("GET", "/echo")).host for _ in servers]
+        for _ in range(20):
             response = await resources.unicast("GET", "/echo")
             assert response()["host"] == response.host
-    assert all(len(srv.requests) >= 8 for srv in servers), [
-        len(s.requests) for s in servers
-    ]
+        stats = resources.stats()
+    assert sorted(first) == sorted(hosts_of(servers))
+    assert all(s["latency"] > 0 for s in stats.values())
+
+
+@pytest.mark.anyio
+async def test_sequential_unicasts_avoid_a_slow_host(servers: list[JSONServer]) -> None:
+    slow = JSONServer(delay=0.2)
+    try:
+        async with AsyncResources([*hosts_of(servers), slow.host]) as resources:
+            for _ in range(40):
+                await resources.unicast("GET", "/echo")
+    finally:
+        slow.stop()
+    # One request measures it; in-flight counts alone would send it a quarter.
+    assert len(slow.requests) <= 2
 
 
 @pytest.mark.anyio
@@ -295,7 +311,10 @@ async def test_many_concurrent_callers_share_one_resources(
         assert results == list(range(16))
         assert all(s["in_flight"] == 0 for s in resources.stats().values())
     assert sum(len(srv.requests) for srv in servers) == 160
-    assert all(len(srv.requests) > 20 for srv in servers)
+    # A host not measured yet is tried first; after that each host's share
+    # follows its latency (a busy machine's hiccup may keep one away for a
+    # while), so what is certain is that every host took part.
+    assert all(srv.requests for srv in servers)
 
 
 @pytest.mark.anyio

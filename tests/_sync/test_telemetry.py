@@ -452,3 +452,65 @@ def test_clusters_share_one_recorder_per_provider(
     otel.collect()
     (point,) = otel.points("jsonrest.call.duration")
     assert point.count == 2
+
+
+# Tail tolerance ---------------------------------------------------------------
+
+
+def test_a_hedge_is_an_event_and_a_counter(otel: Collected) -> None:
+    slow, fast = JSONServer(delay=0.5), JSONServer()
+    try:
+        hosts = [slow.host, fast.host]
+        with FirstChoice(hosts, hedge=0.05, telemetry=otel.telemetry) as cluster:
+            response = cluster.unicast("GET", "/echo")
+        assert response.host == fast.host
+    finally:
+        slow.stop()
+        fast.stop()
+    call = otel.only("unicast GET")
+    assert call.attributes is not None
+    assert call.attributes["jsonrest.hedges"] == 1
+    (hedge,) = call.events
+    assert hedge.name == "jsonrest.hedge"
+    assert hedge.attributes == {"jsonrest.host": fast.host}
+    otel.collect()
+    assert sum(otel.values("jsonrest.hedges").values()) == 1
+
+
+def test_a_quorum_broadcast_says_how_many_answered(
+    otel: Collected, servers: list[JSONServer]
+) -> None:
+    hosts = [srv.host for srv in servers]
+    with Resources(hosts, telemetry=otel.telemetry) as cluster:
+        responses = cluster.broadcast("GET", "/echo", quorum=2)
+    assert len(responses) == 2
+    call = otel.only("broadcast GET")
+    assert call.attributes is not None
+    assert call.attributes["jsonrest.quorum.reached"] == 2
+    assert call.attributes["jsonrest.quorum.needed"] == 2
+
+
+def test_a_retry_the_budget_refused(otel: Collected) -> None:
+    failing = [JSONServer(status=503), JSONServer(status=503)]
+    budget = jsonrest.RetryBudget(ratio=0, per_second=0)  # no retry at all
+    try:
+        hosts = [srv.host for srv in failing]
+        with Resources(
+            hosts, retry_budget=budget, telemetry=otel.telemetry
+        ) as cluster:
+            response = cluster.unicast("GET", "/echo")
+        assert response.status == 503
+        assert sum(len(srv.requests) for srv in failing) == 1
+    finally:
+        for srv in failing:
+            srv.stop()
+    call = otel.only("unicast GET")
+    assert call.attributes is not None
+    assert call.attributes["jsonrest.budget.refused"] is True
+    assert [event.name for event in call.events] == ["jsonrest.budget.refused"]
+    otel.collect()
+    assert otel.values("jsonrest.budget.refusals") == {
+        frozenset(
+            {"http.request.method": "GET", "jsonrest.budget.reason": "retry"}.items()
+        ): 1
+    }
