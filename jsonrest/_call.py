@@ -659,11 +659,10 @@ class Broadcast(_Plan):
         self.hosts = hosts
         # One key per host, each written by one thread or task.
         self._outcomes: dict[str, Response | Error] = {}
-        if quorum is not None and not 1 <= quorum <= len(hosts):
-            raise ValueError(
-                f"quorum must be from 1 to the {len(hosts)} hosts of the "
-                f"broadcast, not {quorum}"
-            )
+        if quorum is not None and quorum < 1:
+            raise ValueError(f"quorum must be at least 1, not {quorum}")
+        # A quorum beyond the hosts is out of reach from the start (the members
+        # may have shrunk since the caller chose it): nothing is sent.
         self.quorum = quorum
         self._wins: list[Response] = []  # 2xx responses, as they arrived
         self._out = 0  # hosts that can no longer count towards the quorum
@@ -679,6 +678,8 @@ class Broadcast(_Plan):
 
     def start(self, host: str) -> Attempt | None:
         """The attempt on `host`, or None when it is not to be sent."""
+        if self.quorum is not None and self.decided:
+            return None
         state = self.health.get(host)
         if state is None:
             self._out += 1
@@ -734,6 +735,13 @@ class Broadcast(_Plan):
     def _missed(self) -> BroadcastError:
         """The error of a quorum out of reach."""
         assert self.quorum is not None
+        if self.quorum > len(self.hosts):
+            why = f"{self.what}: quorum of {self.quorum} out of reach"
+            return BroadcastError(
+                f"{why}: the broadcast has {len(self.hosts)} hosts",
+                [NoHostAvailable(f"{why}: {len(self.hosts)} hosts to send to")],
+                {},
+            )
         responses: dict[str, Response] = {}
         errors: list[Error] = []
         for host in self.hosts:

@@ -6,6 +6,7 @@ blocking portal made per test case) against ten switchable servers on
 127.0.0.1 (tests/switchboard.py). Its rules add and discard hosts, switch a
 server to refuse connections, drop requests, answer 503 (with or without
 `Retry-After`) or stall, heal it, make unicasts and broadcasts (GET and POST),
+hedged unicasts and quorum broadcasts,
 cut calls short (a cancel scope on tasks, a very short deadline on threads),
 check `choice`, and run several calls at once while another thread or task
 (on tasks: the event loop or a worker thread) adds, discards, flaps hosts
@@ -24,10 +25,16 @@ After every step:
   returns the final answer a server wrote for it in good time; every
   response returned is the one written for that very request;
 - no POST unicast reaches servers twice, no request reaches one host twice,
-  a unicast tries at most 1 + retries hosts;
+  a unicast tries at most 1 + retries hosts, hedges included;
+- a hedged unicast returns one of the final answers written for it in good
+  time; a quorum broadcast returns QUORUM 2xx answers of distinct hosts, and
+  raises only when fewer than QUORUM were written in good time;
 - only the documented errors are raised (no RuntimeError, no stray group);
-- nothing is in flight, on members and on discarded hosts alike;
-- `choice` never prefers a host that is down (or avoided) to one that is up.
+- nothing is in flight, on members and on discarded hosts alike (on threads,
+  once the attempts a hedge or a quorum left to finish have ended, which
+  their timeout bounds);
+- `choice` never prefers a host that is down (or avoided) to one that is up,
+  unless fewer than half the hosts are live (the panic rule).
 
 At teardown, once the cluster is closed, no connection to any server is left
 open, and every request that ever arrived is checked against its call again.
@@ -111,6 +118,20 @@ LATE_MARGIN = 0.2
 PAUSE = 0.02
 RUN_LIMIT = 15.0  # a run of calls that takes longer than this has hung
 RETRY_STATUSES = frozenset({502, 503, 504})
+HEDGE = 0.002  # seconds before a hedged unicast tries a second host: often
+QUORUM = 2
+#: The method each kind of call uses, and what it adds to the call.
+SENDS = {
+    "unicast": "unicast",
+    "broadcast": "broadcast",
+    "hedged": "unicast",
+    "quorum": "broadcast",
+}
+EXTRA: dict[str, dict[str, Any]] = {
+    "hedged": {"hedge": HEDGE},
+    "quorum": {"quorum": QUORUM},
+}
+UNICASTS = ("unicast", "hedged")
 
 #: JSONREST_INTERLEAVING_EXAMPLES=500 hunts longer, with fresh random seeds.
 HUNT = int(os.environ.get("JSONREST_INTERLEAVING_EXAMPLES", "0"))
@@ -174,7 +195,7 @@ heartbeat: Heartbeat = _NoHeartbeat()
 class Spec:
     """One call to make: what, how long it may take, when to cut it short."""
 
-    kind: str  # "unicast" or "broadcast"
+    kind: str  # a key of SENDS
     method: str
     deadline: float
     cut: float | None = None  # cut short after about this many seconds
@@ -187,6 +208,13 @@ class Spec:
         if self.cancel is None:
             return self.deadline
         return min(self.deadline, self.cancel)
+
+
+def panicking(stats: dict[str, Any]) -> bool:
+    """The documented panic rule (docs/failover.md): with fewer than `panic`
+    (by default half) of the hosts live, hosts that are down count as live."""
+    down = sum(s["state"] == "down" for s in stats.values())
+    return bool(down) and len(stats) - down < 0.5 * len(stats)
 
 
 class _Cancelled:
@@ -211,7 +239,7 @@ class Record:
 
 
 indices = st.integers(0, POOL - 1)
-kinds = st.sampled_from(["unicast", "broadcast"])
+kinds = st.sampled_from(list(SENDS))
 methods = st.sampled_from(["GET", "POST"])
 cuts = st.sampled_from([0.0, 0.01, 0.05, 0.15])
 calls = st.builds(
@@ -289,6 +317,7 @@ class Interleaving(RuleBasedStateMachine):
         keywords = {
             "headers": {"X-Request-Id": record.rid},
             "deadline": spec.deadline,
+            **EXTRA.get(spec.kind, {}),
         }
         return (spec.method, "/x", body), keywords
 
@@ -327,6 +356,10 @@ class Interleaving(RuleBasedStateMachine):
         self.run(records, ops)
         for record in records:
             self.check(record)
+        self.settle(records)
+
+    def settle(self, records: list[Record]) -> None:
+        """Wait for what the calls left running to end (see OnThreads)."""
 
     # Rules ------------------------------------------------------------------
 
@@ -387,6 +420,8 @@ class Interleaving(RuleBasedStateMachine):
             before = self.resources.stats()
             chosen = self.resources.choice(hosts)
             after = self.resources.stats()
+            if panicking(before) or panicking(after):
+                continue  # down hosts count as live: any host may be chosen
             best = min(rank[s["state"]] for s in before.values())
             got = rank[after[chosen]["state"]]
             assert got <= best, (
@@ -451,7 +486,7 @@ class Interleaving(RuleBasedStateMachine):
         per_host = collections.Counter(a.host for a in arrivals)
         twice = [host for host, n in per_host.items() if n > 1]
         assert not twice, f"sent twice to {twice}: {self.timeline(record)}"
-        if spec.kind == "unicast":
+        if spec.kind in UNICASTS:
             assert len(per_host) <= 1 + RETRIES, (
                 f"{len(per_host)} attempts: {self.timeline(record)}"
             )
@@ -470,7 +505,7 @@ class Interleaving(RuleBasedStateMachine):
         elif isinstance(outcome, BaseException):
             allowed: tuple[type[BaseException], ...] = (
                 (jsonrest.TransportError, jsonrest.NoHostAvailable)
-                if spec.kind == "unicast"
+                if spec.kind in UNICASTS
                 else (jsonrest.BroadcastError,)
             )
             if not isinstance(outcome, allowed):
@@ -495,6 +530,9 @@ class Interleaving(RuleBasedStateMachine):
             margin = LATE_MARGIN + heartbeat.lost(answer.sent, give_up)
             if answer.sent + margin <= give_up:
                 timely.append(answer)
+        if spec.kind == "quorum":
+            self.check_quorum(record, timely, written)
+            return
         if spec.kind == "broadcast":
             if isinstance(outcome, jsonrest.BroadcastError):
                 responses = dict(outcome.responses)
@@ -514,6 +552,15 @@ class Interleaving(RuleBasedStateMachine):
         final = [
             a for a in timely if spec.method == "POST" or a.status not in RETRY_STATUSES
         ]
+        if spec.kind == "hedged" and final:
+            # Attempts overlap: the first final answer wins, whichever it is
+            # (check_response showed it was written for this very request).
+            assert isinstance(outcome, jsonrest.Response), (
+                f"{[(a.host, a.status) for a in final]} lost {where}"
+            )
+            assert spec.method == "POST" or outcome.status not in RETRY_STATUSES, (
+                f"{outcome.status} returned over {final} {where}"
+            )
         if spec.kind == "unicast" and final:
             last = final[-1]
             assert isinstance(outcome, jsonrest.Response), (
@@ -522,6 +569,23 @@ class Interleaving(RuleBasedStateMachine):
             assert (outcome.host, outcome.status) == (last.host, last.status), (
                 f"{last.host}'s {last.status} lost {where}"
             )
+
+    def check_quorum(
+        self, record: Record, timely: list[Any], written: set[tuple[str, int]]
+    ) -> None:
+        outcome = record.outcome
+        where = f"-> {outcome!r}: {self.timeline(record)}"
+        if isinstance(outcome, jsonrest.BroadcastError):
+            for host, response in outcome.responses.items():
+                self.check_response(record, host, response, written)
+            good = {a.host for a in timely if 200 <= a.status < 300}
+            assert len(good) < QUORUM, f"a quorum of {sorted(good)} lost {where}"
+        else:
+            assert len(outcome) == QUORUM, where
+            assert len({response.host for response in outcome}) == QUORUM, where
+            for response in outcome:
+                assert 200 <= response.status < 300, where
+                self.check_response(record, response.host, response, written)
 
     @staticmethod
     def check_response(
@@ -566,10 +630,26 @@ class OnThreads(Interleaving):
         assert spec.cut is not None
         return dataclasses.replace(spec, deadline=max(spec.cut, 0.005))
 
+    def settle(self, records: list[Record]) -> None:
+        # Threads cannot be cancelled: the attempts that lost a hedge's or a
+        # quorum's race are left to finish, each within its timeout.
+        if not any(record.spec.kind in EXTRA for record in records):
+            return
+        start = time.monotonic()
+        while time.monotonic() - start < TIMEOUT + SCHEDULING + heartbeat.lost(
+            start, time.monotonic()
+        ):
+            stats = self.resources.stats().values()
+            with self.lock:
+                retired = [getattr(s, "in_flight", 0) for s in self.retired]
+            if not any(s["in_flight"] for s in stats) and not any(retired):
+                return
+            time.sleep(0.01)
+
     def one(self, record: Record) -> None:
         time.sleep(record.spec.delay)
         args, keywords = self.arguments(record)
-        send = getattr(self.resources, record.spec.kind)
+        send = getattr(self.resources, SENDS[record.spec.kind])
         self.begin(record)
         try:
             record.outcome = send(*args, **keywords)
@@ -641,7 +721,7 @@ class OnTasks(Interleaving):
     async def one(self, record: Record) -> None:
         await anyio.sleep(record.spec.delay)
         args, keywords = self.arguments(record)
-        send = getattr(self.resources, record.spec.kind)
+        send = getattr(self.resources, SENDS[record.spec.kind])
         self.begin(record)
         try:
             if record.spec.cancel is None:

@@ -471,10 +471,25 @@ def test_a_quorum_out_of_reach_raises_at_once(clock: Clock) -> None:
     assert set(caught.value.responses) == {"b"}
 
 
-def test_a_quorum_must_fit_the_hosts(clock: Clock) -> None:
+def test_a_quorum_beyond_the_hosts_is_out_of_reach_and_sends_nothing(
+    clock: Clock,
+) -> None:
     health = make_health(clock, ["a", "b"])
-    with pytest.raises(ValueError, match="quorum"):
-        make_broadcast(health, 3)
+    plan = make_broadcast(health, 3)  # the members may have shrunk meanwhile
+    assert plan.decided
+    assert [plan.start(host) for host in health.hosts] == [None, None]
+    assert all(state.in_flight == 0 for state in health.states.values())
+    with pytest.raises(jsonrest.BroadcastError, match="has 2 hosts") as caught:
+        plan.result()
+    (reason,) = caught.value.exceptions
+    assert isinstance(reason, jsonrest.NoHostAvailable)
+
+
+@pytest.mark.parametrize("quorum", [0, -1])
+def test_a_quorum_is_at_least_one(clock: Clock, quorum: int) -> None:
+    health = make_health(clock, ["a", "b"])
+    with pytest.raises(ValueError, match="quorum must be at least 1"):
+        make_broadcast(health, quorum)
 
 
 def test_a_refused_connection_costs_no_retry(clock: Clock) -> None:

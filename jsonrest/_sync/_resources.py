@@ -194,7 +194,8 @@ class Resources(ResourcesBase[Resource]):
 
         With `quorum=k`, it returns the first k 2xx responses as soon as they
         have arrived, in that order, and cancels the rest; `BroadcastError`
-        as soon as k can no longer be reached.
+        as soon as k can no longer be reached (at once, sending nothing, when
+        there are fewer than k hosts).
         """
         start = (method, path, json, content, params, headers, hosts, deadline)
         plan = self._broadcast(timeout, *start, quorum=quorum)

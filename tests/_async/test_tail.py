@@ -109,8 +109,12 @@ async def test_a_quorum_returns_early_and_leaves_nothing_running() -> None:
             if cancels(resources):
                 assert in_flight(resources) == [0, 0, 0, 0]
             wait_until(lambda: in_flight(resources) == [0, 0, 0, 0], 2.0)
-            with pytest.raises(ValueError, match="quorum"):
+            sent = sum(len(server.requests) for server in servers)
+            with pytest.raises(jsonrest.BroadcastError, match="quorum of 5"):
                 await resources.broadcast("GET", "/echo", quorum=5)
+            with pytest.raises(ValueError, match="quorum"):
+                await resources.broadcast("GET", "/echo", quorum=0)
+            assert sum(len(server.requests) for server in servers) == sent
     finally:
         for server in servers:
             server.stop()
