@@ -124,6 +124,44 @@ async def test_async_resources_fail_over_and_broadcast() -> None:
         assert sum(len(fake.received("POST", "/docs")) for fake in live) == 5 + 2
 
 
+def test_a_share_of_requests_fails_or_is_late() -> None:
+    with MockCluster(HOSTS[:1]) as cluster:
+        fake = cluster[HOSTS[0]]
+        fake.rng.seed(7)  # a repeatable draw
+        fake.route("GET", "/_health", json="green")
+        fake.failing(502, share=0.25).slow(0.05, share=0.1)
+        with jsonrest.Resources(cluster.hosts, retries=0) as search:
+            responses = [
+                search[HOSTS[0]].request("GET", "/_health") for _ in range(200)
+            ]
+    failed = sum(response.status == 502 for response in responses)
+    late = sum(response.elapsed >= 0.05 for response in responses)
+    assert 30 <= failed <= 70  # a quarter of 200, give or take the draw
+    assert 8 <= late <= 40  # a tenth
+    assert all(response.status in (200, 502) for response in responses)
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.5, True])
+def test_a_share_is_a_number_from_0_to_1(share: float) -> None:
+    with MockCluster(HOSTS[:1]) as cluster, pytest.raises(ValueError, match="share"):
+        cluster[HOSTS[0]].slow(0.1, share=share)
+
+
+def test_hedging_past_a_host_that_stalls_now_and_then() -> None:
+    """What a downstream project tests of its own hedging."""
+    with MockCluster(HOSTS[:2]) as cluster:
+        for fake in cluster:
+            fake.route("GET", "/_search", json=fake.host)
+        cluster[HOSTS[0]].rng.seed(1)  # its first request stalls
+        cluster[HOSTS[0]].slow(2.0, share=0.5)
+        with jsonrest.Resources(cluster.hosts, timeout=5.0, hedge=0.05) as search:
+            start = time.perf_counter()
+            for _ in range(10):
+                search.unicast("GET", "/_search")()
+            took = time.perf_counter() - start
+    assert took < 2.0  # no call waited for a stall: the hedge answered first
+
+
 def test_slow_with_a_delay_answers_late_or_times_out() -> None:
     with MockCluster(HOSTS[:2]) as cluster:
         for fake in cluster:
