@@ -52,8 +52,8 @@ SUBS = [
     # Only the blocking twin has a thread pool to size.
     (
         r"^    broadcast runs one task per host, with no cap\.$",
-        "    broadcast runs on a pool of `max_workers` threads (default 64);\n"
-        "    wider broadcasts queue.",
+        "    broadcast, and the attempts of a hedged unicast, run on a pool of\n"
+        "    `max_workers` threads (default 64); wider broadcasts queue.",
     ),
     # The central rule: AsyncResource -> Resource, httpx.AsyncClient -> httpx.Client.
     (r"\bAsync([A-Z]\w*)", r"\1"),

@@ -32,8 +32,7 @@ class AsyncResources(ResourcesBase[AsyncResource]):
     another host; default 2), `deadline` (seconds bounding a whole call, default
     none), `backoff` / `max_backoff` (seconds a failed host is left alone,
     doubling per consecutive failure), `max_retry_after` (cap on a host's
-    `Retry-After`, default 60 s), `max_workers` (threads of the blocking
-    twin's broadcast and hedging pool, default 64, unused here), `telemetry` (None:
+    `Retry-After`, default 60 s), `telemetry` (None:
     OpenTelemetry's global providers, once configured; False: none; or
     `jsonrest.OpenTelemetry(...)`), `hedge` (seconds, `"adaptive"` or a
     `jsonrest.Hedge`: when unicasts send the request again to a second host;

@@ -34,8 +34,7 @@ class Resources(ResourcesBase[Resource]):
     another host; default 2), `deadline` (seconds bounding a whole call, default
     none), `backoff` / `max_backoff` (seconds a failed host is left alone,
     doubling per consecutive failure), `max_retry_after` (cap on a host's
-    `Retry-After`, default 60 s), `max_workers` (threads of the blocking
-    twin's broadcast and hedging pool, default 64, unused here), `telemetry` (None:
+    `Retry-After`, default 60 s), `telemetry` (None:
     OpenTelemetry's global providers, once configured; False: none; or
     `jsonrest.OpenTelemetry(...)`), `hedge` (seconds, `"adaptive"` or a
     `jsonrest.Hedge`: when unicasts send the request again to a second host;
@@ -47,8 +46,8 @@ class Resources(ResourcesBase[Resource]):
     and `panic` (below this share of live hosts, down hosts are chosen too,
     default 0.5); the rest go to every `Resource` (`timeout`, `limit`
     per host, `headers`, httpx client keywords). A
-    broadcast runs on a pool of `max_workers` threads (default 64);
-    wider broadcasts queue.
+    broadcast, and the attempts of a hedged unicast, run on a pool of
+    `max_workers` threads (default 64); wider broadcasts queue.
 
     Discovery: `discover` (`jsonrest.dns(...)`, `jsonrest.srv(...)`,
     `jsonrest.sniff(...)`, or a callable returning host strings) is asked on
