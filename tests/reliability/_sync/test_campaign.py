@@ -53,7 +53,10 @@ KINDS = [
     "PATCH",
     "broadcast",
     "multicast",
+    "hedged",  # a GET hedged after 20 ms
+    "quorum",  # a broadcast that needs 2 answers of 2xx
 ]
+QUORUM = 2
 
 
 @pytest.fixture
@@ -90,7 +93,9 @@ def call_once(
     headers = {"X-Request-Id": ident}
     body = {"id": ident}
     report.calls[
-        "unicast " + kind if kind not in ("broadcast", "multicast") else kind
+        "unicast " + kind
+        if kind not in ("broadcast", "multicast", "quorum", "hedged")
+        else kind
     ] += 1
     if kind in ("POST", "PATCH"):
         report.posts.append(ident)
@@ -104,6 +109,20 @@ def call_once(
             if [r.host for r in responses] != targets:
                 report.problems.append(f"{ident}: broadcast lost or reordered hosts")
             report.outcomes["broadcast complete"] += 1
+        elif kind == "quorum":
+            report.targets += len(targets)
+            responses = resources.broadcast(
+                "GET", "/echo", headers=headers, quorum=QUORUM
+            )
+            hosts = {r.host for r in responses}
+            if len(hosts) != QUORUM or not all(r.is_success for r in responses):
+                report.problems.append(f"{ident}: quorum of {responses}")
+            report.outcomes["quorum reached"] += 1
+        elif kind == "hedged":
+            response = resources.unicast(
+                "GET", "/echo", headers=headers, hedge=0.02
+            )
+            report.outcomes[f"status {response.status}"] += 1
         elif kind == "multicast":
             report.targets += len(shards.cover(keys))
             responses = shards.multicast(keys, "GET", "/echo", headers=headers)
@@ -126,13 +145,23 @@ def call_once(
     except jsonrest.BroadcastError as group:
         report.errors[f"BroadcastError ({kind})"] += 1
         answered = list(group.responses)
-        failed = [
-            e.host for e in group.exceptions if isinstance(e, jsonrest.TransportError)
-        ]
+        # A quorum out of reach also counts the hosts that answered, but not
+        # 2xx (as StatusError).
+        expected = (
+            (jsonrest.TransportError, jsonrest.StatusError)
+            if kind == "quorum"
+            else jsonrest.TransportError
+        )
+        failed = [e.host for e in group.exceptions if isinstance(e, expected)]
         # Every host is accounted for exactly once: what arrived is kept.
         if len(failed) != len(group.exceptions):
             report.problems.append(f"{ident}: a failure that is no TransportError")
-        if not failed or len(set(answered + failed)) != len(answered + failed):
+        statuses = [
+            e.host for e in group.exceptions if isinstance(e, jsonrest.StatusError)
+        ]
+        # A host whose status did not count towards a quorum is in both.
+        outcomes = answered + [host for host in failed if host not in statuses]
+        if not failed or len(set(outcomes)) != len(outcomes):
             report.problems.append(f"{ident}: a host both answered and failed")
         if any(r.host != host for host, r in group.responses.items()):
             report.problems.append(f"{ident}: a response filed under another host")
