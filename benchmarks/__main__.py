@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import (
+    ceilings,
     cover,
     discovery,
     fanout,
@@ -49,7 +50,7 @@ PACKAGES = [
     "matplotlib",
     "pyinstrument",
 ]
-PARTS = ("1", "2", "3", "4", "5", "6")
+PARTS = ("1", "2", "3", "4", "5", "6", "7")
 CHARTS = (
     ("fan-out", "fanout.png"),
     ("selection", "selection.png"),
@@ -68,6 +69,8 @@ class Settings:
     async_: tuple[int, int] = (1000, 9)  # raw httpx at 50 tasks varies by 1.5x
     tasks: int = 50
     peers: tuple[int, int] = (2000, 5)
+    ceiling_sync: tuple[int, int] = (2000, 7)
+    ceiling_async: tuple[int, int] = (2000, 7)
     dead: int = 2000
     fan_sizes: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64])
     fan_count: int = 9
@@ -91,6 +94,8 @@ QUICK = Settings(
     sync=(100, 3),
     async_=(200, 2),
     peers=(200, 2),
+    ceiling_sync=(200, 2),
+    ceiling_async=(200, 2),
     dead=200,
     fan_sizes=[1, 4, 16, 64],
     fan_count=3,
@@ -352,6 +357,20 @@ def part_peers(run: Run, static: StaticCluster) -> None:
             f"{row[4]:.2f} ms vs {row[2]:.2f} ms ({row[5]:.2f}×), {row[6]} errors",
             row[5] <= 2 and row[6] == 0,
         )
+
+
+def part_ceilings(run: Run, static: StaticCluster) -> None:
+    s = run.settings
+    run.log("part 7: ceilings, httpx's transports driven bare")
+    tables, data = ceilings.measure(
+        static.hosts, s.ceiling_sync, s.ceiling_async, s.tasks
+    )
+    run.sections.append(
+        (
+            "7. Ceilings: httpx's transports driven bare",
+            [ceilings.summary(data), *tables],
+        )
+    )
 
 
 def part_fanout(run: Run, out: Path) -> None:
@@ -626,7 +645,7 @@ def main(argv: list[str] | None = None) -> int:
         "(default: benchmarks/, or a temporary directory with --quick)",
     )
     parser.add_argument(
-        "--parts", default=",".join(PARTS), help="comma-separated parts to run (1-6)"
+        "--parts", default=",".join(PARTS), help="comma-separated parts to run (1-7)"
     )
     parser.add_argument(
         "--python-server", action="store_true", help="serve with Python, not nginx"
@@ -672,13 +691,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminated)
     with Watchdog(settings.time_limit, stop_all):
         try:
-            if "1" in parts or "2" in parts:
+            if {"1", "2", "7"} & set(parts):
                 with StaticCluster(4, force_python=args.python_server) as static:
                     run.server = static.description
                     if "1" in parts:
                         part_overhead(run, static)
                     if "2" in parts:
                         part_peers(run, static)
+                    if "7" in parts:
+                        part_ceilings(run, static)
             if "3" in parts:
                 part_fanout(run, out)
             if "4" in parts:
