@@ -433,7 +433,14 @@ def summary(data: dict[str, Any]) -> Table:
     """Each missed target of #17 against what the bare transport reaches."""
     table = Table(
         "The missed targets of #17 against the ceiling of httpx's transports",
-        ["target", "needs", "jsonrest", "ceiling", "jsonrest / ceiling"],
+        [
+            "target",
+            "needs",
+            "jsonrest",
+            "ceiling",
+            "jsonrest / ceiling",
+            "jsonrest's lanes, bare",
+        ],
     )
     s = data["sync"]
     table.rows.append(
@@ -443,6 +450,7 @@ def summary(data: dict[str, Any]) -> Table:
             f"{s[SYNC_OURS] / s[SYNC_PEER]:.2f}×",
             f"{s[SYNC_CEILING] / s[SYNC_PEER]:.2f}×",
             f"{s[SYNC_OURS] / s[SYNC_CEILING]:.2f}",
+            "–",
         ]
     )
     for backend, needs in (("asyncio", 3.0), ("trio", 2.0)):
@@ -455,6 +463,7 @@ def summary(data: dict[str, Any]) -> Table:
                 f"{a[ASYNC_OURS] / a[BASELINE]:.2f}×",
                 f"{best / a[BASELINE]:.2f}×",
                 f"{a[ASYNC_OURS] / best:.2f}",
+                f"{a[ASYNC_LANES] / a[BASELINE]:.2f}×",
             ]
         )
     a = data["asyncio"]
@@ -465,12 +474,15 @@ def summary(data: dict[str, Any]) -> Table:
             f"{a[FAST_OURS] / a[FAST_PEER]:.2f}×",
             f"{a[FAST_CEILING] / a[FAST_PEER]:.2f}×",
             f"{a[FAST_OURS] / a[FAST_CEILING]:.2f}",
+            "–",
         ]
     )
     table.notes.append(
         "ceiling: the bare transport measured in the same rounds, in the "
         "target's own terms; the async ceiling is the better of its two rows. A "
         "target whose ceiling is below what it needs cannot be met by any "
-        "client on that transport, only by a cheaper wire."
+        "client on that transport, only by a cheaper wire. jsonrest's lanes, "
+        "bare: httpx's transports spread over hosts and pools as jsonrest "
+        "spreads them, without jsonrest's code per request."
     )
     return table
