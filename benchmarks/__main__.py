@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import (
+    ceilings,
     cover,
     discovery,
     fanout,
@@ -52,7 +53,7 @@ PACKAGES = [
     "matplotlib",
     "pyinstrument",
 ]
-PARTS = ("1", "2", "3", "4", "5", "6", "tail")
+PARTS = ("1", "2", "3", "4", "5", "6", "7", "tail")
 #: Markers around the tail part's section, so that running it alone replaces
 #: that section of RESULTS.md and keeps the rest.
 TAIL_BEGIN, TAIL_END = "<!-- tail: begin -->", "<!-- tail: end -->"
@@ -74,6 +75,8 @@ class Settings:
     async_: tuple[int, int] = (1000, 9)  # raw httpx at 50 tasks varies by 1.5x
     tasks: int = 50
     peers: tuple[int, int] = (2000, 5)
+    ceiling_sync: tuple[int, int] = (2000, 7)
+    ceiling_async: tuple[int, int] = (2000, 7)
     dead: int = 2000
     fan_sizes: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64])
     fan_count: int = 9
@@ -98,6 +101,8 @@ QUICK = Settings(
     sync=(100, 3),
     async_=(200, 2),
     peers=(200, 2),
+    ceiling_sync=(200, 2),
+    ceiling_async=(200, 2),
     dead=200,
     fan_sizes=[1, 4, 16, 64],
     fan_count=3,
@@ -364,6 +369,20 @@ def part_peers(run: Run, static: StaticCluster) -> None:
         )
 
 
+def part_ceilings(run: Run, static: StaticCluster) -> None:
+    s = run.settings
+    run.log("part 7: ceilings, httpx's transports driven bare")
+    tables, data = ceilings.measure(
+        static.hosts, s.ceiling_sync, s.ceiling_async, s.tasks
+    )
+    run.sections.append(
+        (
+            "7. Ceilings: httpx's transports driven bare",
+            [ceilings.summary(data), *tables],
+        )
+    )
+
+
 def part_fanout(run: Run, out: Path) -> None:
     s = run.settings
     run.log("part 3: broadcast fan-out")
@@ -510,7 +529,7 @@ def part_tail(run: Run, out: Path) -> None:
     targets = [Target(name, figure, met) for name, figure, met in result.targets]
     lines = [
         TAIL_BEGIN,
-        "## 7. Tail tolerance (part `tail`)",
+        "## 8. Tail tolerance (part `tail`)",
         "",
         f"Measured on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load "
         f"average (1 min) {load_average()} at the end"
@@ -684,7 +703,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--parts",
         default=",".join(PARTS),
-        help="comma-separated parts to run (1-6, tail)",
+        help="comma-separated parts to run (1-7, tail)",
     )
     parser.add_argument(
         "--python-server", action="store_true", help="serve with Python, not nginx"
@@ -730,13 +749,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminated)
     with Watchdog(settings.time_limit, stop_all):
         try:
-            if "1" in parts or "2" in parts:
+            if {"1", "2", "7"} & set(parts):
                 with StaticCluster(4, force_python=args.python_server) as static:
                     run.server = static.description
                     if "1" in parts:
                         part_overhead(run, static)
                     if "2" in parts:
                         part_peers(run, static)
+                    if "7" in parts:
+                        part_ceilings(run, static)
             if "3" in parts:
                 part_fanout(run, out)
             if "4" in parts:

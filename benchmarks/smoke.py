@@ -9,6 +9,7 @@ given parts (e.g. `--run 4,5`) written to a temporary directory.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import random
 import socket
@@ -20,7 +21,7 @@ from pathlib import Path
 import anyio
 import httpx
 
-from . import cover, overhead, peers
+from . import ceilings, cover, overhead, peers
 from .harness import Table, interleaved
 from .servers import BODY, LOCALHOST, ClosedPort, DelayCluster, StaticCluster
 
@@ -80,6 +81,15 @@ def clients() -> None:
                 check(call() is not None, f"sync client: {name}")
             finally:
                 close()
+        item = json.loads(BODY)
+        for name, make in ceilings._sync_clients(hosts).items():
+            call, close = make()
+            try:
+                # Twice round the hosts: a bare loop takes them in turn.
+                got = [call() for _ in range(2 * len(hosts))]
+                check(all(g == item for g in got), f"ceiling sync client: {name}")
+            finally:
+                close()
 
         async def run_async() -> None:
             factories = {
@@ -105,6 +115,18 @@ def clients() -> None:
                 await close()
 
         anyio.run(run_async, backend="asyncio")
+
+        async def run_ceilings() -> None:
+            for name, make in ceilings._async_clients(hosts, "asyncio").items():
+                call, close = make()
+                try:
+                    got = [await call() for _ in range(2 * len(hosts))]
+                    # elastic-transport's nodes answer the JSON decoded too.
+                    check(all(g == item for g in got), f"ceiling async client: {name}")
+                finally:
+                    await close()
+
+        anyio.run(run_ceilings, backend="asyncio")
         got = interleaved({"a": lambda: None, "b": lambda: None}, 10, 3)
         check(
             sorted(got) == ["a", "b"] and len(got["a"].values) == 3,

@@ -118,6 +118,12 @@ def _base_path(host: str, path: str) -> str:
         raise ValueError(f"invalid host {host!r}: base {exc}") from None
 
 
+# Paths already checked, as they go on the wire: calls repeat their paths,
+# and checking one costs about 1 µs. Bounded: emptied when full.
+_CHECKED: dict[str, str] = {}
+_CHECKED_KEPT = 256
+
+
 def check_path(path: str) -> str:
     """Return `path` as it goes on the wire, else raise `ValueError`.
 
@@ -129,6 +135,19 @@ def check_path(path: str) -> str:
     (non-ASCII as UTF-8, `"<>` and, before the query, backtick and `{}`) is
     encoded here, so the path returned is the one sent.
     """
+    if type(path) is str:  # a subclass might not compare as its text
+        known = _CHECKED.get(path)
+        if known is not None:
+            return known
+        checked = _check_path(path)
+        if len(_CHECKED) >= _CHECKED_KEPT:
+            _CHECKED.clear()
+        _CHECKED[path] = checked
+        return checked
+    return _check_path(path)
+
+
+def _check_path(path: str) -> str:
     if not isinstance(path, str):
         raise TypeError(f"path must be a str, not {type(path).__name__}")
     if not path.startswith("/"):

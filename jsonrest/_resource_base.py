@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
-from ._direct import build_request, needs_client, timeout_extension
+from ._direct import DefaultHeaders, build_request, needs_client, timeout_extension
 from ._hosts import parse_host
 from ._options import DEFAULT, Options, resource_options, tls_context
 from ._request import Request
@@ -64,6 +64,7 @@ class ResourceBase(Generic[C]):
         # The direct path (see _direct): chosen once, from the options.
         self._direct = not needs_client(own.client)
         self._timeout_extension = timeout_extension(own.timeout)
+        self._defaults = DefaultHeaders(origin.netloc)
         self._transport: Any = None  # the client's transport, set with it
         self._urls: dict[str, httpx.URL] = {}  # parsed URLs by target
         self._lanes = own.lanes
@@ -242,8 +243,8 @@ class ResourceBase(Generic[C]):
         built = build_request(
             request.method,
             url,
-            client.headers,  # read per request: a caller may change them
-            headers,
+            # The client's headers are read per request: a caller may change them.
+            self._defaults.of(client.headers, request.method, headers, request.content),
             request.content,
             (
                 self._timeout_extension

@@ -59,7 +59,8 @@ def read(
     headers = {} if coding is None else {"Content-Encoding": coding}
     response = httpx.Response(200, headers=headers, stream=Chunks(wire, chunk))
     budget = BodyBudget(HOST, limit, deadline, response.headers.get("content-encoding"))
-    stream = response.iter_raw() if budget.raw else response.iter_bytes()
+    raw = budget.reads_raw(response.is_stream_consumed)
+    stream = response.iter_raw() if raw else response.iter_bytes()
     try:
         for piece in stream:
             if not budget.done and not budget.feed(piece):
@@ -141,6 +142,23 @@ def test_raw_bytes_only_when_decoded_here(
     coding: str | None, limit: int | None, raw: bool
 ) -> None:
     assert BodyBudget(HOST, limit, None, coding).raw is raw
+
+
+@pytest.mark.parametrize(
+    ("coding", "limit", "consumed", "raw"),
+    [
+        (None, MiB, False, True),  # nothing to decode: skip httpx's decoders
+        ("identity", MiB, False, True),
+        (None, MiB, True, False),  # already read: only httpx has the bytes
+        ("gzip", MiB, False, True),
+        (None, None, False, False),  # no limit: httpx decodes
+        ("br", None, False, False),
+    ],
+)
+def test_reads_raw_whenever_a_limit_leaves_nothing_to_httpx(
+    coding: str | None, limit: int | None, consumed: bool, raw: bool
+) -> None:
+    assert BodyBudget(HOST, limit, None, coding).reads_raw(consumed) is raw
 
 
 @pytest.mark.parametrize("coding", ["br", "zstd", "gzip, br", "bogus"])

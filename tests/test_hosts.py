@@ -175,3 +175,16 @@ def test_path_rules_name_the_problem(path: str, problem: str) -> None:
 def test_paths_that_would_leave_or_break_the_request(path: str) -> None:
     with pytest.raises(ValueError, match="path"):
         check_path(path)
+
+
+def test_checked_paths_are_kept_bounded_and_checked_alike() -> None:
+    from jsonrest import _hosts
+
+    for i in range(_hosts._CHECKED_KEPT + 10):
+        assert check_path(f"/k/{i}/é") == f"/k/{i}/%C3%A9"
+    assert len(_hosts._CHECKED) <= _hosts._CHECKED_KEPT
+    assert check_path("/k/1/é") == "/k/1/%C3%A9"  # again, from what was kept
+    with pytest.raises(ValueError):
+        check_path("/a/../b")
+    with pytest.raises(ValueError):  # a refused path is never kept
+        check_path("/a/../b")

@@ -209,7 +209,9 @@ class AsyncResource(ResourceBase[httpx.AsyncClient]):
             http_response.headers.get("content-encoding"),
         )
         stream = (
-            http_response.aiter_raw() if budget.raw else http_response.aiter_bytes()
+            http_response.aiter_raw()
+            if budget.reads_raw(http_response.is_stream_consumed)
+            else http_response.aiter_bytes()
         )
         try:
             async for chunk in stream:

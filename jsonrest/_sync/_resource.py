@@ -211,7 +211,9 @@ class Resource(ResourceBase[httpx.Client]):
             http_response.headers.get("content-encoding"),
         )
         stream = (
-            http_response.iter_raw() if budget.raw else http_response.iter_bytes()
+            http_response.iter_raw()
+            if budget.reads_raw(http_response.is_stream_consumed)
+            else http_response.iter_bytes()
         )
         try:
             for chunk in stream:

@@ -60,6 +60,40 @@ async def test_both_paths_send_the_same_request(options: dict[str, Any]) -> None
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("options", [{}, {"headers": {"Host": "front.test"}}])
+async def test_both_paths_send_the_same_headers_as_they_change(
+    options: dict[str, Any],
+) -> None:
+    # The direct path makes a bodyless request's headers once, and again only
+    # when the client's change; bodyless POST, PUT and PATCH carry
+    # Content-Length: 0, unless the call gives one.
+    async def send_all(**more: Any) -> list[httpx.Request]:
+        seen: list[httpx.Request] = []
+        async with AsyncResource(
+            "api.test:8080", transport=recorder(seen), **options, **more
+        ) as api:
+            await api.get("/a")
+            api.client.headers["X-Late"] = "1"
+            await api.get("/a")
+            del api.client.headers["X-Late"]
+            api.client.headers["Accept"] = "x/y"
+            await api.get("/a")
+            await api.request("POST", "/b")
+            await api.request("PATCH", "/b", content=b"")
+            await api.request("PUT", "/b", headers={"Content-Length": "0"})
+            await api.request("GET", "/a", headers={"Host": "other.test"})
+            await api.post("/b", {"n": 1}, headers={"Content-Length": "7"})
+        return seen
+
+    direct = await send_all()
+    client = await send_all(event_hooks={})
+    assert [shown(r) for r in direct] == [shown(r) for r in client]
+    assert direct[1].headers["x-late"] == "1"
+    assert "x-late" not in direct[2].headers
+    assert direct[3].headers["content-length"] == "0"
+
+
+@pytest.mark.anyio
 async def test_a_transport_error_names_the_request_on_both_paths() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused")

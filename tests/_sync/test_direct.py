@@ -60,6 +60,39 @@ def test_both_paths_send_the_same_request(options: dict[str, Any]) -> None:
     assert direct[3].extensions["timeout"] == httpx.Timeout(0.5).as_dict()
 
 
+@pytest.mark.parametrize("options", [{}, {"headers": {"Host": "front.test"}}])
+def test_both_paths_send_the_same_headers_as_they_change(
+    options: dict[str, Any],
+) -> None:
+    # The direct path makes a bodyless request's headers once, and again only
+    # when the client's change; bodyless POST, PUT and PATCH carry
+    # Content-Length: 0, unless the call gives one.
+    def send_all(**more: Any) -> list[httpx.Request]:
+        seen: list[httpx.Request] = []
+        with Resource(
+            "api.test:8080", transport=recorder(seen), **options, **more
+        ) as api:
+            api.get("/a")
+            api.client.headers["X-Late"] = "1"
+            api.get("/a")
+            del api.client.headers["X-Late"]
+            api.client.headers["Accept"] = "x/y"
+            api.get("/a")
+            api.request("POST", "/b")
+            api.request("PATCH", "/b", content=b"")
+            api.request("PUT", "/b", headers={"Content-Length": "0"})
+            api.request("GET", "/a", headers={"Host": "other.test"})
+            api.post("/b", {"n": 1}, headers={"Content-Length": "7"})
+        return seen
+
+    direct = send_all()
+    client = send_all(event_hooks={})
+    assert [shown(r) for r in direct] == [shown(r) for r in client]
+    assert direct[1].headers["x-late"] == "1"
+    assert "x-late" not in direct[2].headers
+    assert direct[3].headers["content-length"] == "0"
+
+
 def test_a_transport_error_names_the_request_on_both_paths() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused")
