@@ -31,10 +31,10 @@ NAN = float("nan")
     [
         (0, (0,)),
         (1, (1,)),
-        (4, (4,)),
-        (5, (3, 2)),
-        (10, (4, 3, 3)),
-        (20, (4, 4, 4, 4, 4)),
+        (2, (2,)),
+        (5, (2, 2, 1)),
+        (10, (2, 2, 2, 2, 2)),
+        (20, (2,) * 10),
     ],
 )
 def test_lane_sizes_split_the_limit(limit: int, lanes: tuple[int, ...]) -> None:
@@ -52,8 +52,8 @@ def test_lanes_keep_alive_exactly_the_limit() -> None:
 
 def test_options_carry_the_lanes_of_limit() -> None:
     assert resource_options({}).lanes == lane_sizes(20)
-    assert resource_options({"limit": 6}).lanes == (3, 3)
-    assert len(resource_options({"limit": MAX_CONNECTIONS}).lanes) == 16384
+    assert resource_options({"limit": 6}).lanes == (2, 2, 2)
+    assert len(resource_options({"limit": MAX_CONNECTIONS}).lanes) == 32768
 
 
 # Resource options ---------------------------------------------------------

@@ -38,7 +38,7 @@ class AsyncResource(ResourceBase[httpx.AsyncClient]):
     other keyword of `httpx.AsyncClient` (`auth`, `verify`, `transport`,
     `event_hooks`, ...). The client is created on first use; unless given its
     own `transport` or `http2=True`, it spreads requests over small pools
-    ("lanes") of up to 4 connections, which keeps httpx fast under concurrency.
+    ("lanes") of up to 2 connections, which keeps httpx fast under concurrency.
     """
 
     def _make_gate(self, limit: int, timeout: float | None) -> AsyncGate:

@@ -40,7 +40,7 @@ class Resource(ResourceBase[httpx.Client]):
     other keyword of `httpx.Client` (`auth`, `verify`, `transport`,
     `event_hooks`, ...). The client is created on first use; unless given its
     own `transport` or `http2=True`, it spreads requests over small pools
-    ("lanes") of up to 4 connections, which keeps httpx fast under concurrency.
+    ("lanes") of up to 2 connections, which keeps httpx fast under concurrency.
     """
 
     def _make_gate(self, limit: int, timeout: float | None) -> Gate:

@@ -161,7 +161,7 @@ def test_httpx_limits_are_honoured() -> None:
     options: Any = resource._client_options()
     assert options["limits"].max_keepalive_connections == 5
     assert options["limits"].keepalive_expiry == 7.0
-    assert resource._lanes == (3, 2)  # lanes of at most 4 holding the 5
+    assert resource._lanes == (2, 2, 1)  # lanes of at most 2 holding the 5
     assert resource._gate is not None
     assert resource._gate.limit == 6  # max_connections caps requests in flight
     with pytest.raises(TypeError, match="not both"):
