@@ -45,7 +45,7 @@ from ._faults import classify, may_resend
 from ._health import LIVE, Health, HostState
 from ._hedge import Hedge
 from ._latency import Recent
-from ._options import DEFAULT
+from ._options import DEFAULT, check_count
 from ._outliers import Detector
 from ._request import Request
 from ._response import Response
@@ -354,9 +354,8 @@ class Call(_Plan):
         self.hedging_policy = hedge if self.idempotent else None
         #: Hedges sent so far.
         self.hedges = 0
-        self._delay = (
-            None if hedge is None or not self.idempotent else hedge.wait(recent)
-        )
+        policy = self.hedging_policy
+        self._delay = None if policy is None else policy.wait(recent)
         self._last = 0.0  # when the latest attempt began (hedging only)
 
     @property
@@ -377,10 +376,7 @@ class Call(_Plan):
         if deadline is not None and deadline.expired():
             self.expired()
             return None
-        candidates = self.hosts
-        if self.tried:
-            tried = set(self.tried)
-            candidates = [host for host in candidates if host not in tried]
+        candidates = self._untried()
         if self.health.on_probation and not self.idempotent:
             candidates = self._safe(candidates)
         spent = False
@@ -432,6 +428,13 @@ class Call(_Plan):
         if self._response is not None:  # kept, and tried elsewhere (a 503)
             return error_type(self._response)
         return error_type(self.errors[-1])
+
+    def _untried(self) -> Sequence[str]:
+        """The call's hosts not tried yet."""
+        if not self.tried:
+            return self.hosts
+        tried = set(self.tried)
+        return [host for host in self.hosts if host not in tried]
 
     def _safe(self, candidates: Sequence[str]) -> Sequence[str]:
         """`candidates` but the hosts on probation, unless that leaves none: a
@@ -491,8 +494,7 @@ class Call(_Plan):
         assert policy is not None
         state = None
         if self.hedges < policy.max_hedges and self._retries_left():
-            tried = set(self.tried)
-            candidates = [host for host in self.hosts if host not in tried]
+            candidates = self._untried()
             try:
                 host = self.choose(candidates) if candidates else None
             except NoHostAvailable:
@@ -659,8 +661,8 @@ class Broadcast(_Plan):
         self.hosts = hosts
         # One key per host, each written by one thread or task.
         self._outcomes: dict[str, Response | Error] = {}
-        if quorum is not None and quorum < 1:
-            raise ValueError(f"quorum must be at least 1, not {quorum}")
+        if quorum is not None:
+            quorum = check_count("quorum", quorum, 1)
         # A quorum beyond the hosts is out of reach from the start (the members
         # may have shrunk since the caller chose it): nothing is sent.
         self.quorum = quorum

@@ -25,7 +25,6 @@ from ._options import (
     DEFAULT,
     Default,
     Options,
-    check_count,
     check_seconds,
     check_share,
     check_timeout,
@@ -337,9 +336,7 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
         self, idempotent: bool | None, timeout: Any, *start: Any, hedge: Any = DEFAULT
     ) -> Call:
         """The plan of a unicast (`start`: the arguments of `_start`)."""
-        hedging = (
-            None if hedge is DEFAULT and self.hedge is None else self._hedging(hedge)
-        )
+        hedging = self._hedging(hedge)
         request, hosts, deadline = self._start(*start)
         return Call(
             request,
@@ -362,8 +359,6 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
         self, timeout: Any, *start: Any, quorum: int | None = None
     ) -> Broadcast:
         """The plan of a broadcast (`start`: the arguments of `_start`)."""
-        if quorum is not None:
-            quorum = check_count("quorum", quorum, 1)
         request, hosts, deadline = self._start(*start)
         return Broadcast(
             request,

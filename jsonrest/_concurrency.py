@@ -187,18 +187,16 @@ class AsyncRace:
     async def _run(self, token: Any, call: Callable[[], Awaitable[Any]]) -> None:
         start = time.perf_counter()
         outcome: Outcome = None
-        handed = False
         try:
             outcome = await call()
         except Exception as exc:
             outcome = exc
         finally:
             elapsed = time.perf_counter() - start
-            if not self._closed:
-                handed = True
-                self._send.send_nowait((token, outcome, elapsed))
-            if not handed:  # cancelled as the race ended: its own report
+            if self._closed:  # cancelled as the race ended: its own report
                 self._left(token, outcome, elapsed)
+            else:
+                self._send.send_nowait((token, outcome, elapsed))
 
     async def next(self, timeout: float | None) -> Ended | None:
         """The next outcome, or None when `timeout` seconds pass first."""

@@ -147,9 +147,7 @@ class Health:
             if state is None:
                 return None
             state.retired = True
-            if state.probation:
-                state.probation = False
-                self.on_probation -= 1
+            self._end_probation(state)
             self._states = {h: s for h, s in self._states.items() if h != host}
             self.hosts = tuple(h for h in self.hosts if h != host)
             self._retired.append(state)
@@ -252,9 +250,7 @@ class Health:
             failures, state.failures = state.failures, 0
             state.down_until = 0.0
             self._down.discard(state)
-            if state.probation:
-                state.probation = False
-                self.on_probation -= 1
+            self._end_probation(state)
         if failures:
             log.info("host %s is up", state.host)
         return bool(failures)
@@ -310,6 +306,12 @@ class Health:
                     state.probation = True
                     self.on_probation += 1
         return delay
+
+    def _end_probation(self, state: HostState) -> None:
+        """`state` answered well or left: its probation ends (lock held)."""
+        if state.probation:
+            state.probation = False
+            self.on_probation -= 1
 
     def _capped(self, state: HostState) -> bool:
         """Whether marking `state` down would pass `max_ejected` (lock held)."""
@@ -403,8 +405,8 @@ class Health:
 
         Live hosts come first, by their latency estimate times the square root
         of their requests in flight plus one (`_latency.score`); then hosts
-        that asked to be left
-        alone, then hosts that are down, each by when their wait ends.
+        that asked to be left alone, then hosts that are down, each by when
+        their wait ends.
         """
         state = self._states.get(host)
         if state is None:
@@ -415,10 +417,6 @@ class Health:
         if state.avoid_until > now:
             return (AVOIDED, state.avoid_until)
         return (LIVE, score(state.cost, state.stamp, now, state.in_flight, self.decay))
-
-    def latency(self, state: HostState) -> float:
-        """`state`'s latency estimate now, in seconds (0 before any answer)."""
-        return estimate(state.cost, state.stamp, self.clock(), self.decay)
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per host: requests, errors, in flight, state, until, mean latency."""

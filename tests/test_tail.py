@@ -488,7 +488,7 @@ def test_a_quorum_beyond_the_hosts_is_out_of_reach_and_sends_nothing(
 @pytest.mark.parametrize("quorum", [0, -1])
 def test_a_quorum_is_at_least_one(clock: Clock, quorum: int) -> None:
     health = make_health(clock, ["a", "b"])
-    with pytest.raises(ValueError, match="quorum must be at least 1"):
+    with pytest.raises(ValueError, match="quorum must be an int >= 1"):
         make_broadcast(health, quorum)
 
 

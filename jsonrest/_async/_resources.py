@@ -197,9 +197,8 @@ class AsyncResources(ResourcesBase[AsyncResource]):
         plan = self._broadcast(timeout, *start, quorum=quorum)
         refresher = self._refresher
         if refresher is not None and await refresher.follow() and hosts is None:
-            plan = self._broadcast(
-                timeout, *start, quorum=quorum
-            )  # the members changed
+            # The members changed.
+            plan = self._broadcast(timeout, *start, quorum=quorum)
         await self._reap()
         with plan.record:
             if plan.quorum is not None:
@@ -242,10 +241,7 @@ class AsyncResources(ResourcesBase[AsyncResource]):
         outcome: object = None  # stays None if cancelled
         start = time.perf_counter()
         try:
-            with attempt.record:  # its span is the current one while it is sent
-                response: Response = await attempt.resource.send(
-                    plan.request, attempt.timeout, plan.deadline
-                )
+            response = await self._send(plan, attempt)
         except Error as error:
             outcome = error
             self._check_open()  # closed under us: that, not the host, failed

@@ -200,9 +200,8 @@ class Resources(ResourcesBase[Resource]):
         plan = self._broadcast(timeout, *start, quorum=quorum)
         refresher = self._refresher
         if refresher is not None and refresher.follow() and hosts is None:
-            plan = self._broadcast(
-                timeout, *start, quorum=quorum
-            )  # the members changed
+            # The members changed.
+            plan = self._broadcast(timeout, *start, quorum=quorum)
         self._reap()
         with plan.record:
             if plan.quorum is not None:
@@ -245,10 +244,7 @@ class Resources(ResourcesBase[Resource]):
         outcome: object = None  # stays None if cancelled
         start = time.perf_counter()
         try:
-            with attempt.record:  # its span is the current one while it is sent
-                response: Response = attempt.resource.send(
-                    plan.request, attempt.timeout, plan.deadline
-                )
+            response = self._send(plan, attempt)
         except Error as error:
             outcome = error
             self._check_open()  # closed under us: that, not the host, failed
