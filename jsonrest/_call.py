@@ -140,8 +140,11 @@ class _Plan:
         self.given = given
         self.timeout = timeout if given is DEFAULT else given
         self.deadline = deadline
-        # The path without its query: queries may carry credentials.
-        self.path = request.target.split("?", 1)[0]
+
+    @property
+    def path(self) -> str:
+        """The request's path without its query: queries may carry credentials."""
+        return self.request.target.split("?", 1)[0]
 
     @property
     def what(self) -> str:

@@ -34,7 +34,7 @@ from ._options import (
 )
 from ._outliers import Detector, Outliers
 from ._request import Headers, Request, prepare
-from ._selection import choose
+from ._selection import choose, choose_by_load
 from ._sources import check_source, describe
 from ._telemetry import CallRecord, current, telemetry_setting
 
@@ -247,10 +247,9 @@ class ResourcesBase(Mapping[str, R], Generic[R]):
 
     def choice(self, hosts: Sequence[str]) -> str:
         """Choose one of `hosts` by `priority`; `NoHostAvailable` if none may be."""
-        priority = self.priority
         if type(self).priority is ResourcesBase.priority:
-            priority = self.health.priority  # skip a call layer on the hot path
-        return choose(hosts, priority, self.health, self.rng)
+            return choose_by_load(hosts, self.health, self.rng)
+        return choose(hosts, self.priority, self.health, self.rng)
 
     def stats(self) -> Stats:
         """Per host: requests, failures, in flight, state (up/avoided/down), until

@@ -119,9 +119,15 @@ def build_request(
     headers: httpx.Headers,
     content: bytes | None,
     timeout: dict[str, Any],
+    read: bool = True,
 ) -> httpx.Request:
     """The httpx request `httpx.Client.build_request` would build, given the
-    headers `DefaultHeaders` made for it; `timeout` as an extension."""
+    headers `DefaultHeaders` made for it; `timeout` as an extension.
+
+    With `read` its `content` is there, as on the requests httpx builds, for
+    a transport that looks at it (a caller's own, a mock); httpx's transports
+    only iterate the stream, so for them it may be left unread.
+    """
     request = httpx.Request(
         method,
         url,
@@ -129,5 +135,6 @@ def build_request(
         stream=httpx.ByteStream(content) if content else _NO_BODY,
         extensions={"timeout": timeout},
     )
-    request.read()  # as httpx does for bytes: `request.content` is there
+    if read:
+        request.read()  # as httpx does for bytes
     return request

@@ -66,6 +66,9 @@ class ResourceBase(Generic[C]):
         self._timeout_extension = timeout_extension(own.timeout)
         self._defaults = DefaultHeaders(origin.netloc)
         self._transport: Any = None  # the client's transport, set with it
+        # Whether requests go to the caller's own transport, which may read
+        # `request.content` (httpx's own, in jsonrest's lanes, never does).
+        self._foreign = own.client.get("transport") is not None
         self._urls: dict[str, httpx.URL] = {}  # parsed URLs by target
         self._lanes = own.lanes
         self._gate = (
@@ -251,6 +254,7 @@ class ResourceBase(Generic[C]):
                 if timeout is DEFAULT
                 else timeout_extension(timeout)
             ),
+            self._foreign,
         )
         if extensions:
             built.extensions.update(extensions)

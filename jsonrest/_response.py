@@ -17,10 +17,28 @@ _UNSET: Any = object()
 
 def is_json(content_type: str) -> bool:
     """Whether a content type is JSON: `application/json` or `application/*+json`."""
+    known = _json_types.get(content_type)
+    if known is not None:
+        return known
     media = content_type.partition(";")[0].strip().lower()
-    return media == "application/json" or (
+    answer = media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
     )
+    if len(_json_types) < 64:  # a host sends a few; a bound against the odd one
+        _json_types[content_type] = answer
+    return answer
+
+
+_json_types: dict[str, bool] = {}
+_decoder = json.JSONDecoder()
+
+
+def _loads(body: bytes) -> Any:
+    """`json.loads(body)`, but for the common body, UTF-8 that opens with an
+    ASCII character, without the work of detecting UTF-16 or -32 first."""
+    if len(body) > 1 and 0 < body[0] < 0x80 and body[1]:
+        return _decoder.decode(body.decode("utf-8", "surrogatepass"))
+    return json.loads(body)
 
 
 def _charset(content_type: str) -> str:
@@ -181,7 +199,7 @@ class Response:
         content_type = self.headers.get("content-type", "")
         if is_json(content_type):
             try:
-                return json.loads(self.body)
+                return _loads(self.body)
             # JSONDecodeError, UnicodeDecodeError, and RecursionError for
             # arrays or objects nested deeper than the interpreter's stack.
             except (ValueError, RecursionError) as exc:

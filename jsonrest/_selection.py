@@ -9,8 +9,9 @@ from typing import Any
 
 from ._exceptions import NoHostAvailable
 from ._health import LIVE, Health
+from ._latency import score
 
-__all__ = ["SCAN_UP_TO", "choose"]
+__all__ = ["SCAN_UP_TO", "choose", "choose_by_load"]
 
 #: Up to this many candidates every one is compared; beyond, two are sampled.
 SCAN_UP_TO = 8
@@ -80,4 +81,33 @@ def _scan(
             if hosts
             else "no host was given to choose from"
         )
+    return best[0] if len(best) == 1 else rng.choice(best)
+
+
+def choose_by_load(hosts: Sequence[str], health: Health, rng: random.Random) -> str:
+    """`choose` by the default priority (`Health.priority`), in one pass.
+
+    While every host is live (the common case) the priority is the load score
+    alone, so it is computed here for all the candidates with one reading of
+    the clock, rather than through a call per host; in any other case, or
+    beyond `SCAN_UP_TO` hosts, this is `choose` itself.
+    """
+    if len(hosts) > SCAN_UP_TO or not health.all_healthy():
+        return choose(hosts, health.priority, health, rng)
+    states = health.states
+    now = health.clock()
+    decay = health.decay
+    best_score = 0.0
+    best: list[str] = []
+    for host in hosts:
+        state = states.get(host)
+        if state is None:
+            continue  # no member: the caller skips it and chooses again
+        value = score(state.cost, state.stamp, now, state.in_flight, decay)
+        if not best or value < best_score:
+            best_score, best = value, [host]
+        elif value == best_score:
+            best.append(host)
+    if not best:
+        return choose(hosts, health.priority, health, rng)  # raises, as it would
     return best[0] if len(best) == 1 else rng.choice(best)

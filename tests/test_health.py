@@ -9,12 +9,14 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import jsonrest
 from jsonrest._faults import Fault, classify
 from jsonrest._health import Health
 from jsonrest._retry_after import parse_retry_after
-from jsonrest._selection import choose
+from jsonrest._selection import choose, choose_by_load
 
 from .clock import Clock
 
@@ -178,3 +180,53 @@ def transport_error(cause: Exception) -> jsonrest.TransportError:
 )
 def test_classify(cause: Exception, fault: Fault) -> None:
     assert classify(transport_error(cause)) is fault
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 2),  # requests in flight
+            st.sampled_from([0.0, 0.001, 0.00105, 0.002, 0.05]),  # latency (s)
+            # Mostly live: ties among live hosts are what the fusion changes.
+            st.sampled_from(["live"] * 5 + ["down", "avoided", "discarded"]),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.integers(0, 2**32),
+)
+def test_the_fused_default_choice_is_choose_by_the_default_priority(
+    hosts: list[tuple[int, float, str]], seed: int
+) -> None:
+    """`choose_by_load` (what a cluster runs for its default `priority`)
+    chooses exactly as `choose` with `Health.priority`, given the same random
+    numbers, whatever the hosts' load, latency and health."""
+    clock = Clock()
+    names = [f"h{i}" for i in range(len(hosts))]
+    health = make_health(clock, names)
+    for name, (in_flight, latency, status) in zip(names, hosts, strict=True):
+        state = health.state(name)
+        for _ in range(in_flight):
+            health.started(state)
+        if latency:
+            health.started(state)
+            clock.now += 0.001
+            health.finished(state, latency)
+        if status == "down":
+            health.failed(name)
+        elif status == "avoided":
+            health.avoid(name, 5.0)
+    for name, (_, _, status) in zip(names, hosts, strict=True):
+        if status == "discarded":
+            health.discard(name)
+    try:
+        expected: str | type[Exception] = choose(
+            names, health.priority, health, random.Random(seed)
+        )
+    except jsonrest.NoHostAvailable as exc:
+        expected = type(exc)
+    try:
+        got: str | type[Exception] = choose_by_load(names, health, random.Random(seed))
+    except jsonrest.NoHostAvailable as exc:
+        got = type(exc)
+    assert got == expected

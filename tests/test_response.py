@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
 import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import jsonrest
 from jsonrest import Response
@@ -225,3 +228,39 @@ def test_every_public_attribute_is_in_the_api_reference() -> None:
     public = {name for name in dir(Response) if not name.startswith("_")}
     assert public >= {"value", "status_code", "json", "text", "content", "elapsed"}
     assert public - _attribute_docstrings(Response) == set()
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(
+    st.one_of(
+        st.tuples(
+            _json_values,
+            st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-32"]),
+        ).map(lambda pair: json.dumps(pair[0], ensure_ascii=False).encode(pair[1])),
+        st.binary(max_size=12),
+    )
+)
+def test_a_json_body_evaluates_as_json_loads_reads_it(body: bytes) -> None:
+    """Whatever the bytes (JSON in any encoding `json.loads` detects, or
+    not JSON at all), a 2xx JSON response's value is what `json.loads` makes
+    of its body, and a body it rejects raises `DecodeError`."""
+    response = Response(200, body, headers={"content-type": "application/json"})
+    try:
+        expected = json.loads(body)
+    except ValueError:
+        if body:
+            with pytest.raises(jsonrest.DecodeError):
+                response()
+        else:
+            assert response() is None  # no body is no value
+        return
+    assert response() == expected

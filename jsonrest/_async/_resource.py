@@ -208,11 +208,15 @@ class AsyncResource(ResourceBase[httpx.AsyncClient]):
             deadline,
             http_response.headers.get("content-encoding"),
         )
-        stream = (
-            http_response.aiter_raw()
-            if budget.reads_raw(http_response.is_stream_consumed)
-            else http_response.aiter_bytes()
-        )
+        stream: Any
+        if not budget.reads_raw(http_response.is_stream_consumed):
+            stream = http_response.aiter_bytes()
+        elif self._direct:
+            # The transport's own stream: the response is ours alone, so
+            # httpx's bookkeeping around it (`aiter_raw`) has nothing to do.
+            stream = http_response.stream
+        else:
+            stream = http_response.aiter_raw()
         try:
             async for chunk in stream:
                 if not budget.done and not budget.feed(chunk):

@@ -210,11 +210,15 @@ class Resource(ResourceBase[httpx.Client]):
             deadline,
             http_response.headers.get("content-encoding"),
         )
-        stream = (
-            http_response.iter_raw()
-            if budget.reads_raw(http_response.is_stream_consumed)
-            else http_response.iter_bytes()
-        )
+        stream: Any
+        if not budget.reads_raw(http_response.is_stream_consumed):
+            stream = http_response.iter_bytes()
+        elif self._direct:
+            # The transport's own stream: the response is ours alone, so
+            # httpx's bookkeeping around it (`iter_raw`) has nothing to do.
+            stream = http_response.stream
+        else:
+            stream = http_response.iter_raw()
         try:
             for chunk in stream:
                 if not budget.done and not budget.feed(chunk):

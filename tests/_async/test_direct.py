@@ -93,6 +93,28 @@ async def test_both_paths_send_the_same_headers_as_they_change(
     assert direct[3].headers["content-length"] == "0"
 
 
+class Inspecting(httpx.AsyncBaseTransport):
+    """A caller's own transport that looks at `request.content` without
+    reading the request first (httpx's MockTransport reads it for its
+    handler, so would not tell)."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.bodies.append(request.content)
+        return httpx.Response(200, json={})
+
+
+@pytest.mark.anyio
+async def test_a_callers_transport_sees_the_request_content() -> None:
+    transport = Inspecting()
+    async with AsyncResource("api.test", transport=transport) as api:
+        await api.get("/items")
+        await api.post("/items", {"name": "plum"})
+    assert transport.bodies == [b"", b'{"name":"plum"}']
+
+
 @pytest.mark.anyio
 async def test_a_transport_error_names_the_request_on_both_paths() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:

@@ -93,6 +93,27 @@ def test_both_paths_send_the_same_headers_as_they_change(
     assert direct[3].headers["content-length"] == "0"
 
 
+class Inspecting(httpx.BaseTransport):
+    """A caller's own transport that looks at `request.content` without
+    reading the request first (httpx's MockTransport reads it for its
+    handler, so would not tell)."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.bodies.append(request.content)
+        return httpx.Response(200, json={})
+
+
+def test_a_callers_transport_sees_the_request_content() -> None:
+    transport = Inspecting()
+    with Resource("api.test", transport=transport) as api:
+        api.get("/items")
+        api.post("/items", {"name": "plum"})
+    assert transport.bodies == [b"", b'{"name":"plum"}']
+
+
 def test_a_transport_error_names_the_request_on_both_paths() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused")
