@@ -78,13 +78,22 @@ def score(
     """
     if not cost:
         return PENALTY + in_flight if in_flight else 0.0
-    # estimate() inlined: this runs for every candidate of every call.
-    wait = cost * _exp((stamp - now) / decay) * 1e6  # µs
-    step = _floor(_log(wait) / _LOG_STEP) if wait > STEP else 1
-    return _exp(step * _LOG_STEP) * _sqrt(in_flight + 1)
+    # The log of estimate() in µs, in one logarithm: this runs for every
+    # candidate of every call.
+    wait = _log(cost) + (stamp - now) / decay + _LOG_US
+    step = int(wait / _LOG_STEP) if wait > _LOG_STEP else 1
+    level = _LEVELS[step] if step < _MAX_LEVEL else _exp(step * _LOG_STEP)
+    root = _ROOTS[in_flight] if in_flight < _MAX_LEVEL else _sqrt(in_flight + 1)
+    return level * root
 
 
-_exp, _log, _floor, _sqrt = math.exp, math.log, math.floor, math.sqrt
+_exp, _log, _sqrt = math.exp, math.log, math.sqrt
+_LOG_US = math.log(1e6)
+# Each step's level and each load's square root, computed once: a minute of
+# latency is about 80 steps.
+_MAX_LEVEL = 128
+_LEVELS = [_exp(step * _LOG_STEP) for step in range(_MAX_LEVEL)]
+_ROOTS = [_sqrt(count + 1) for count in range(_MAX_LEVEL)]
 
 
 class Recent:

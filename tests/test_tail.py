@@ -5,6 +5,7 @@ panic, hedged calls and quorum broadcasts."""
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -17,7 +18,7 @@ from jsonrest._budget import RetryBudget
 from jsonrest._call import Attempt, Broadcast, Call
 from jsonrest._health import DOWN, LIVE, Health
 from jsonrest._hedge import Hedge, hedge_option
-from jsonrest._latency import PENALTY, Recent, estimate, observe, score
+from jsonrest._latency import PENALTY, STEP, Recent, estimate, observe, score
 from jsonrest._outliers import Detector, Outliers
 from jsonrest._request import prepare
 from jsonrest._selection import choose
@@ -95,6 +96,20 @@ def test_score_weighs_latency_with_requests_in_flight() -> None:
     assert score(0.001, 0.0, 0.0, 150) > slow  # ... until about 100 in flight
     assert score(0.001, 0.0, 0.0, 3) < score(0.001, 0.0, 0.0, 4)  # fewer first
     assert score(0.0011, 0.0, 0.0, 0) == score(0.00115, 0.0, 0.0, 0)  # alike: equals
+
+
+@pytest.mark.parametrize("in_flight", [0, 1, 126, 127, 128, 129, 1000])
+@pytest.mark.parametrize("seconds", [1e-6, 0.001, 0.3, 60.0, 1e6, 1e9])
+def test_score_is_the_estimate_in_steps_times_the_root_of_the_load(
+    in_flight: int, seconds: float
+) -> None:
+    """Whatever the load and latency (inside the tables the score is read
+    from, and beyond them), a score is the estimate in µs rounded down to a
+    power of `STEP`, times the square root of the requests in flight plus 1."""
+    decayed = estimate(seconds, 0.0, 3.0)
+    steps = max(math.floor(math.log(decayed * 1e6) / math.log(STEP)), 1)
+    expected = STEP**steps * math.sqrt(in_flight + 1)
+    assert score(seconds, 0.0, 3.0, in_flight) == pytest.approx(expected, rel=1e-9)
 
 
 def test_choice_prefers_the_fast_host_and_probes_the_slow_one_later(
