@@ -24,6 +24,8 @@ from .servers import ROOT
 
 PATH = "/item.json"
 MODES = ("sync", "asyncio", "trio", "asyncio + httpx-aiohttp")
+#: The event loops the bare transports are driven in, for the ceiling.
+BARE = ("asyncio", "trio")
 
 
 def _rss_mb(field: str) -> float:
@@ -112,6 +114,43 @@ def _raw_async(hosts: list[str], count: int) -> Summary:
     return anyio.run(run, backend="asyncio")
 
 
+def _bare_async(hosts: list[str], count: int, backend: str) -> Summary:
+    """The ceiling of any client on httpx: one bare AsyncHTTPTransport per
+    host, driven by `handle_async_request` in a task group, with none of the
+    client layer and nothing chosen or recorded per request."""
+
+    async def run() -> Summary:
+        transports = [httpx.AsyncHTTPTransport() for _ in hosts]
+        urls = [httpx.URL(f"http://{host}{PATH}") for host in hosts]
+
+        async def one(transport: httpx.AsyncHTTPTransport, url: httpx.URL) -> None:
+            request = httpx.Request("GET", url, headers={"Host": url.netloc.decode()})
+            response = await transport.handle_async_request(request)
+            try:
+                json.loads(await response.aread())
+            finally:
+                await response.aclose()
+
+        async def fan() -> None:
+            async with anyio.create_task_group() as group:
+                for transport, url in zip(transports, urls, strict=True):
+                    group.start_soon(one, transport, url)
+
+        try:
+            await fan()  # connect once, as the broadcasts do
+            values = []
+            for _ in range(count):
+                start = time.perf_counter()
+                await fan()
+                values.append((time.perf_counter() - start) * 1000)
+            return Summary(values)
+        finally:
+            for transport in transports:
+                await transport.aclose()
+
+    return anyio.run(run, backend=backend)
+
+
 def _sequential(hosts: list[str]) -> float:
     with httpx.Client() as client:
         for host in hosts:  # connect first, as the broadcasts do
@@ -152,11 +191,14 @@ def measure(
             "hosts",
             *(f"{mode} ms" for mode in MODES),
             "raw httpx + task group (asyncio) ms",
+            *(f"ceiling: bare transports ({backend}) ms" for backend in BARE),
             "sequential httpx loop ms",
         ],
     )
     series: dict[str, Any] = {"N": sizes, **{mode: [] for mode in MODES}}
     series["raw httpx"] = []
+    for backend in BARE:
+        series[f"bare {backend}"] = []
     series["sequential"] = []
     for n in sizes:
         hosts = hosts_all[:n]
@@ -168,6 +210,10 @@ def measure(
         raw = _raw_async(hosts, count)
         series["raw httpx"].append(raw.median)
         row.append(f"{raw.median:.1f} ({raw.median / ideal:.2f}×)")
+        for backend in BARE:
+            bare = _bare_async(hosts, count, backend)
+            series[f"bare {backend}"].append(bare.median)
+            row.append(f"{bare.median:.1f} ({bare.median / ideal:.2f}×)")
         if n <= sequential_up_to:
             seq = _sequential(hosts)
             row.append(f"{seq:,.0f}")
@@ -181,6 +227,9 @@ def measure(
         "trio: AsyncResources.broadcast (an anyio task group); the last mode uses "
         "the optional httpx-aiohttp transport. The raw baseline is one "
         "httpx.AsyncClient per host in an anyio task group, without jsonrest. "
+        "The ceilings drive one bare httpx.AsyncHTTPTransport per host "
+        "(`handle_async_request`) in a task group: what any client on httpx's "
+        "transports can reach, the wire and the event loop alone. "
         f"Target: 64 hosts within 1.5× of {ideal:.0f} ms."
     )
     size = max(sizes)
