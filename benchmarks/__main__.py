@@ -654,8 +654,9 @@ def write(run: Run, out: Path, quick: bool, parts: list[str], load_start: str) -
         lines += [
             "## Profiles of the missed targets",
             "",
-            "pyinstrument, sampling every 1 ms; self time is time spent in the "
-            "function itself, not in what it calls.",
+            "Each profile names its sampler on its first line (py-spy, or "
+            "pyinstrument where py-spy is missing); self time is time spent in "
+            "the function itself, not in what it calls.",
             "",
         ]
         for t in missed:
