@@ -12,6 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import anyio
@@ -85,6 +87,26 @@ def run_mode(mode: str, hosts: list[str], count: int) -> tuple[Summary, int]:
     return _async(hosts, count, mode)
 
 
+async def _timed_fans(
+    calls: list[Callable[[], Awaitable[None]]], count: int
+) -> Summary:
+    """Wall ms of `count` fan-outs of `calls` in a task group, after one to
+    connect, as the broadcasts are measured."""
+
+    async def fan() -> None:
+        async with anyio.create_task_group() as group:
+            for call in calls:
+                group.start_soon(call)
+
+    await fan()
+    values = []
+    for _ in range(count):
+        start = time.perf_counter()
+        await fan()
+        values.append((time.perf_counter() - start) * 1000)
+    return Summary(values)
+
+
 def _raw_async(hosts: list[str], count: int) -> Summary:
     """The baseline: one raw httpx.AsyncClient per host, fanned out by a task group."""
 
@@ -94,19 +116,9 @@ def _raw_async(hosts: list[str], count: int) -> Summary:
         async def one(client: httpx.AsyncClient, host: str) -> None:
             (await client.get(f"http://{host}{PATH}")).json()
 
-        async def fan() -> None:
-            async with anyio.create_task_group() as group:
-                for client, host in zip(clients, hosts, strict=True):
-                    group.start_soon(one, client, host)
-
         try:
-            await fan()  # connect once, as the broadcasts do
-            values = []
-            for _ in range(count):
-                start = time.perf_counter()
-                await fan()
-                values.append((time.perf_counter() - start) * 1000)
-            return Summary(values)
+            calls = [partial(one, c, h) for c, h in zip(clients, hosts, strict=True)]
+            return await _timed_fans(calls, count)
         finally:
             for client in clients:
                 await client.aclose()
@@ -131,19 +143,9 @@ def _bare_async(hosts: list[str], count: int, backend: str) -> Summary:
             finally:
                 await response.aclose()
 
-        async def fan() -> None:
-            async with anyio.create_task_group() as group:
-                for transport, url in zip(transports, urls, strict=True):
-                    group.start_soon(one, transport, url)
-
         try:
-            await fan()  # connect once, as the broadcasts do
-            values = []
-            for _ in range(count):
-                start = time.perf_counter()
-                await fan()
-                values.append((time.perf_counter() - start) * 1000)
-            return Summary(values)
+            calls = [partial(one, t, u) for t, u in zip(transports, urls, strict=True)]
+            return await _timed_fans(calls, count)
         finally:
             for transport in transports:
                 await transport.aclose()
